@@ -1,0 +1,5 @@
+"""`python -m g3n_core ...`."""
+
+from .cli import main
+
+raise SystemExit(main())

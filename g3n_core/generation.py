@@ -1,0 +1,214 @@
+"""Chat generation: streamed, cancellable, timed.
+
+`stream_chat` validates and prepares the request in the caller's thread (so bad input raises at
+once), then generates in a worker thread under the model's lock. Iterating the stream yields text
+deltas; `cancel()` stops generation at the next token and leaves the model ready for the next
+request. Every reply reports prompt tokens, new tokens, time to first token and decode tokens/s.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+from .errors import SettingsError
+from .media import MediaPolicy
+from .prompt import PreparedPrompt, prepare_prompt
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling parameters of one request. Greedy by default, so runs repeat exactly."""
+
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 0.95
+    top_k: int = 64
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("max_new_tokens", isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1, "a whole number >= 1"),
+            ("temperature", self.temperature > 0, "> 0"),
+            ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
+            ("top_k", isinstance(self.top_k, int) and self.top_k >= 0, "a whole number >= 0 (0 turns it off)"),
+            ("repetition_penalty", self.repetition_penalty > 0, "> 0"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise SettingsError(f"{name}={getattr(self, name)!r} must be {rule}")
+
+    def generation_config(self, tokenizer, end_of_turn_id: int) -> GenerationConfig:
+        """A fresh GenerationConfig (the checkpoint's sampling defaults are not inherited)."""
+        config = GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=self.do_sample,
+            repetition_penalty=self.repetition_penalty,
+            eos_token_id=[tokenizer.eos_token_id, end_of_turn_id],
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+        )
+        if self.do_sample:
+            config.temperature, config.top_p, config.top_k = self.temperature, self.top_p, self.top_k
+        return config
+
+
+@dataclass
+class ChatReply:
+    """The finished reply and its measurements."""
+
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    ttft_s: float  # request start to first new token
+    tokens_per_s: float  # decode speed: tokens after the first, over the time after the first
+    total_s: float
+    finish_reason: str  # "stop", "length" or "cancelled"
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+class _TimedStreamer(TextIteratorStreamer):
+    """TextIteratorStreamer that also records when each new token arrives."""
+
+    def __init__(self, tokenizer, timeout: float | None = None):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+        self.token_times: list[float] = []
+        self.token_ids: list[int] = []
+
+    def put(self, value: torch.Tensor) -> None:
+        if not (self.skip_prompt and self.next_tokens_are_prompt):
+            now = time.perf_counter()
+            ids = value.reshape(-1).tolist()
+            self.token_ids += ids
+            self.token_times += [now] * len(ids)
+        super().put(value)
+
+
+class _CancelCriteria(StoppingCriteria):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def end_of_turn_id(tokenizer) -> int:
+    """Id of <end_of_turn>, which ends a model turn in Gemma chat."""
+    return tokenizer.convert_tokens_to_ids("<end_of_turn>")
+
+
+def model_inputs(loaded, prepared: PreparedPrompt) -> dict[str, torch.Tensor]:
+    """The prepared tensors on the model's device, floating ones in the model's dtype."""
+    dtype = loaded.variant.torch_dtype
+    device = loaded.device
+    return {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in prepared.inputs.items()}
+
+
+class ChatStream:
+    """An in-flight reply: iterate for text deltas, `cancel()` to stop, `reply` once finished."""
+
+    def __init__(self, loaded, prepared: PreparedPrompt, settings: GenerationSettings, started: float):
+        self.loaded = loaded
+        self.prepared = prepared
+        self.settings = settings
+        self.started = started
+        self._cancel = threading.Event()
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._streamer = _TimedStreamer(loaded.tokenizer)
+        self._pieces: list[str] = []
+        self.reply: ChatReply | None = None
+        self._thread = threading.Thread(target=self._run, name="g3n-generate", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        loaded = self.loaded
+        eot = end_of_turn_id(loaded.tokenizer)
+        try:
+            with loaded.lock, torch.inference_mode():
+                torch.manual_seed(self.settings.seed)
+                loaded.model.generate(
+                    **model_inputs(loaded, self.prepared),
+                    generation_config=self.settings.generation_config(loaded.tokenizer, eot),
+                    streamer=self._streamer,
+                    stopping_criteria=StoppingCriteriaList([_CancelCriteria(self._cancel)]),
+                    **loaded.extras.get("generate_kwargs", {}),
+                )
+        except BaseException as err:  # noqa: BLE001 - surfaced to the consumer in __iter__
+            self._error = err
+            self._streamer.end()
+        finally:
+            self._done.set()
+
+    def cancel(self) -> None:
+        """Stop after the token being generated; the model stays ready for the next request."""
+        self._cancel.set()
+
+    def __iter__(self):
+        for piece in self._streamer:
+            self._pieces.append(piece)
+            yield piece
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._finish()
+
+    def _finish(self) -> None:
+        streamer = self._streamer
+        ids = streamer.token_ids
+        times = streamer.token_times
+        eot = end_of_turn_id(self.loaded.tokenizer)
+        stops = {self.loaded.tokenizer.eos_token_id, eot}
+        if self._cancel.is_set() and not (ids and ids[-1] in stops):
+            reason = "cancelled"
+        elif ids and ids[-1] in stops:
+            reason = "stop"
+        else:
+            reason = "length"
+        decode_s = times[-1] - times[0] if len(times) > 1 else 0.0
+        self.reply = ChatReply(
+            text="".join(self._pieces).strip(),
+            prompt_tokens=self.prepared.prompt_tokens,
+            new_tokens=len(ids),
+            ttft_s=(times[0] - self.started) if times else 0.0,
+            tokens_per_s=(len(ids) - 1) / decode_s if decode_s > 0 else 0.0,
+            total_s=time.perf_counter() - self.started,
+            finish_reason=reason,
+            warnings=list(self.prepared.warnings),
+        )
+
+    def result(self) -> ChatReply:
+        """Consume the rest of the stream and return the reply."""
+        if self.reply is None:
+            for _ in self:
+                pass
+        return self.reply
+
+
+def stream_chat(
+    loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None
+) -> ChatStream:
+    """Start a streamed reply; raises a typed G3nError at once for bad input."""
+    settings = settings or GenerationSettings()
+    started = time.perf_counter()
+    prepared = prepare_prompt(loaded, messages, settings.max_new_tokens, policy)
+    return ChatStream(loaded, prepared, settings, started)
+
+
+def chat(loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None) -> ChatReply:
+    """Generate a whole reply."""
+    return stream_chat(loaded, messages, settings, policy).result()
+
+
+__all__ = ["ChatReply", "ChatStream", "GenerationSettings", "chat", "stream_chat"]

@@ -1,0 +1,147 @@
+"""Parameter counts and bytes by component, and Gemma 3n's "effective parameters".
+
+Counting happens on the meta device, so even E4B is sized without allocating its weights.
+Effective parameters, as Google counts them for Gemma 3n: the text decoder without the token
+embedding and per-layer-embedding tables, with the k/v projections of KV-shared layers counted as
+the released checkpoints hold them (transformers does not build those modules).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from transformers import Gemma3nConfig, Gemma3nForCausalLM, Gemma3nForConditionalGeneration
+
+from .builtin.random_weights import canonical_name
+from .sources import classify, read_config
+from .variant import DTYPES, Variant
+
+COMPONENTS = ("token_embeddings", "per_layer_embeddings", "text_decoder", "vision_tower", "audio_tower")
+
+
+@dataclass
+class ModelInfo:
+    """Sizes of a model by component, at a dtype."""
+
+    model: str
+    dtype: str
+    random_weights: bool
+    params: dict[str, int]
+    bytes: dict[str, int]
+    total_params: int
+    total_bytes: int
+    effective_params: int
+    config: dict
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def component_of(name: str, text_only: bool = False) -> str:
+    """Which component a parameter (named as in the loaded model) belongs to."""
+    full = canonical_name(name, text_only)
+    if full.startswith(("model.vision_tower.", "model.embed_vision.")):
+        return "vision_tower"
+    if full.startswith(("model.audio_tower.", "model.embed_audio.")):
+        return "audio_tower"
+    if full.startswith("model.language_model.embed_tokens_per_layer."):
+        return "per_layer_embeddings"
+    if full.startswith(("model.language_model.embed_tokens.", "lm_head.")):
+        return "token_embeddings"
+    return "text_decoder"
+
+
+def shared_kv_params(text_config) -> int:
+    """Parameters of the k/v projections (and k norm) that KV-shared layers hold in released checkpoints."""
+    shared = sum(1 for mode in text_config.kv_sharing_modes if mode == "reuse")
+    kv_width = text_config.num_key_value_heads * text_config.head_dim
+    bias = 2 * kv_width if text_config.attention_bias else 0
+    return shared * (2 * text_config.hidden_size * kv_width + bias + text_config.head_dim)
+
+
+def count_components(model: nn.Module) -> dict[str, int]:
+    """Parameter count by component (tied weights once)."""
+    text_only = isinstance(model, Gemma3nForCausalLM)
+    counts = dict.fromkeys(COMPONENTS, 0)
+    for name, param in model.named_parameters():
+        counts[component_of(name, text_only)] += param.numel()
+    return counts
+
+
+def effective_params(model: nn.Module) -> int:
+    """Gemma 3n's effective parameter count of a (possibly sliced) model."""
+    return count_components(model)["text_decoder"] + shared_kv_params(model.config.get_text_config())
+
+
+def meta_model(config: Gemma3nConfig, text_only: bool = False) -> nn.Module:
+    """The model's modules with weights on the meta device: shapes without memory."""
+    with torch.device("meta"):
+        if text_only:
+            return Gemma3nForCausalLM(config.text_config)
+        return Gemma3nForConditionalGeneration(config)
+
+
+def variant_meta_model(variant: Variant) -> nn.Module:
+    """A meta-device model with the Variant's towers and MatFormer slice applied."""
+    config = read_config(classify(variant.model))
+    model = meta_model(config, variant.text_only)
+    if not variant.text_only:
+        if "vision" not in variant.towers:
+            model.model.vision_tower = None
+        if "audio" not in variant.towers:
+            model.model.audio_tower = None
+    if variant.matformer is not None:
+        from .matformer.slicing import check_slice, slice_model
+
+        check_slice(config.text_config, variant.matformer)
+        model = slice_model(model, variant.matformer)
+    return model
+
+
+def config_summary(text_config) -> dict:
+    """The text configuration's defining numbers."""
+    widths = list(text_config.intermediate_size)
+    sparsity = list(text_config.activation_sparsity_pattern)
+    return {
+        "layers": text_config.num_hidden_layers,
+        "hidden_size": text_config.hidden_size,
+        "ffn_widths": sorted(set(widths)) if len(set(widths)) > 1 else widths[0],
+        "kv_shared_layers": text_config.num_kv_shared_layers,
+        "attention": f"{text_config.num_attention_heads} heads, {text_config.num_key_value_heads} KV heads, head dim {text_config.head_dim}",
+        "global_layers": [i for i, t in enumerate(text_config.layer_types) if t == "full_attention"],
+        "sliding_window": text_config.sliding_window,
+        "sparse_layers": [i for i, v in enumerate(sparsity) if v > 0],
+        "sparsity_targets": sorted({v for v in sparsity if v > 0}),
+        "vocab_size": text_config.vocab_size,
+        "per_layer_embedding": f"{text_config.vocab_size_per_layer_input} x {text_config.hidden_size_per_layer_input} per layer",
+        "context": text_config.max_position_embeddings,
+    }
+
+
+def describe(model: nn.Module, name: str, dtype: str, random_weights: bool) -> ModelInfo:
+    """ModelInfo of a model (meta or real) at `dtype`."""
+    params = count_components(model)
+    element = torch.empty(0, dtype=DTYPES[dtype]).element_size()
+    sizes = {k: v * element for k, v in params.items()}
+    return ModelInfo(
+        model=name,
+        dtype=dtype,
+        random_weights=random_weights,
+        params=params,
+        bytes=sizes,
+        total_params=sum(params.values()),
+        total_bytes=sum(sizes.values()),
+        effective_params=effective_params(model),
+        config=config_summary(model.config.get_text_config()),
+    )
+
+
+def model_info(variant: Variant) -> ModelInfo:
+    """Sizes of the model a Variant names, computed without allocating weights."""
+    from .sources import has_random_weights
+
+    source = classify(variant.model)
+    return describe(variant_meta_model(variant), variant.model, variant.dtype, has_random_weights(source))

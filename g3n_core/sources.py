@@ -1,0 +1,169 @@
+"""Where a model comes from: a built-in name, a local folder, or a Hugging Face hub id.
+
+Nothing here waits on an unreachable hub: `HF_HUB_OFFLINE=1` is honoured, and otherwise a
+two-second reachability probe decides before any download is tried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from transformers import AutoConfig, Gemma3nConfig
+
+from .builtin.checkpoint import MARKER, ensure_tiny
+from .builtin.configs import SHAPES, shape_config, tiny_config
+from .errors import ModelSourceError
+
+BUILTIN_NAMES = ("tiny", "e2b-shape", "e4b-shape")
+HUB_IDS = ("google/gemma-3n-E2B-it", "google/gemma-3n-E4B-it", "google/gemma-3n-E2B", "google/gemma-3n-E4B")
+HUB_HOST = "huggingface.co"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A classified model name. `kind` is "builtin", "local" or "hub"."""
+
+    name: str
+    kind: str
+
+    @property
+    def is_shape(self) -> bool:
+        """True for e2b-shape / e4b-shape, which exist only in memory."""
+        return self.name in SHAPES
+
+    @property
+    def short_name(self) -> str:
+        """Readable name for tables: the built-in name, the hub repo name, or the folder name."""
+        if self.kind == "builtin":
+            return self.name
+        return Path(self.name.rstrip("/")).name
+
+
+def classify(model: str) -> ModelSource:
+    """Decide what kind of source `model` names, touching only the local file system."""
+    if not isinstance(model, str) or not model.strip():
+        raise ModelSourceError("no model given: use 'tiny', a hub id such as google/gemma-3n-E2B-it, or a folder")
+    model = model.strip()
+    if model in BUILTIN_NAMES:
+        return ModelSource(model, "builtin")
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelSourceError(f"{model} is a folder without config.json; point at a Hugging Face checkpoint folder")
+        return ModelSource(str(path.resolve()), "local")
+    looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_like_path or not _HUB_ID.match(model):
+        raise ModelSourceError(
+            f"{model!r} is neither a built-in model ({', '.join(BUILTIN_NAMES)}), an existing folder, nor a hub id like org/name"
+        )
+    return ModelSource(model, "hub")
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE asks for no network."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether huggingface.co answers a TCP connect within `timeout` seconds (DNS included)."""
+    if hub_offline():
+        return False
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, filename)
+    return Path(found) if isinstance(found, str) else None
+
+
+def read_config(source: ModelSource) -> Gemma3nConfig:
+    """The model's configuration, without loading weights (and without building tiny)."""
+    if source.name == "tiny":
+        return tiny_config()
+    if source.is_shape:
+        return shape_config(source.name)
+    if source.kind == "local":
+        return _checked(AutoConfig.from_pretrained(source.name), source)
+    cached = _cached_hub_file(source.name, "config.json")
+    if cached is not None:
+        return _checked(AutoConfig.from_pretrained(str(cached.parent)), source)
+    if not hub_reachable():
+        raise ModelSourceError(
+            f"{source.name} is not in the local Hugging Face cache and the hub is unreachable "
+            "(no network, or HF_HUB_OFFLINE=1). Use 'tiny', or a folder holding the checkpoint."
+        )
+    try:
+        return _checked(AutoConfig.from_pretrained(source.name), source)
+    except OSError as err:
+        raise ModelSourceError(f"could not fetch {source.name}'s config: {err}. Gemma repos need an accepted licence and HF_TOKEN.") from err
+
+
+def _checked(config, source: ModelSource) -> Gemma3nConfig:
+    if getattr(config, "model_type", None) != "gemma3n":
+        raise ModelSourceError(f"{source.name} is a {getattr(config, 'model_type', 'unknown')!r} model, not Gemma 3n (gemma3n)")
+    return config
+
+
+def checkpoint_path(source: ModelSource) -> Path:
+    """A folder holding the checkpoint, building tiny or downloading from the hub when needed."""
+    if source.name == "tiny":
+        return ensure_tiny()
+    if source.is_shape:
+        raise ModelSourceError(f"{source.name} has random weights built in memory and no checkpoint folder")
+    if source.kind == "local":
+        return Path(source.name)
+    from huggingface_hub import snapshot_download
+
+    if not hub_reachable() and _cached_hub_file(source.name, "config.json") is None:
+        raise ModelSourceError(f"{source.name} is not cached locally and the hub is unreachable; use 'tiny' or a local folder")
+    try:
+        return Path(snapshot_download(source.name, local_files_only=not hub_reachable()))
+    except Exception as err:  # noqa: BLE001 - hub errors come in many types; all mean the same to a user
+        raise ModelSourceError(f"could not get {source.name}: {err}. Gemma repos need an accepted licence and HF_TOKEN.") from err
+
+
+def has_random_weights(source: ModelSource, path: Path | None = None) -> bool:
+    """True for the built-in models and for any folder this project generated (they carry a marker file)."""
+    if source.kind == "builtin":
+        return True
+    folder = path or (Path(source.name) if source.kind == "local" else None)
+    if folder is None or not (folder / MARKER).is_file():
+        return False
+    return bool(json.loads((folder / MARKER).read_text()).get("random_weights", False))
+
+
+def num_text_layers(model: str) -> int | None:
+    """The parent model's text layer count when it can be known without network, else None."""
+    try:
+        source = classify(model)
+    except ModelSourceError:
+        return None
+    if source.kind == "hub" and _cached_hub_file(source.name, "config.json") is None:
+        return None
+    try:
+        return read_config(source).text_config.num_hidden_layers
+    except (ModelSourceError, OSError, ValueError):
+        return None

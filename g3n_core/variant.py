@@ -1,0 +1,264 @@
+"""Variant: one immutable value that names everything defining a run.
+
+Every knob of the workbench lives here and flows one way: Variant -> load -> run -> measure.
+Invalid values fail at construction with a `VariantError` naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import torch
+
+from .errors import ModelSourceError, SliceError, VariantError
+from .matformer.spec import MatformerSlice
+from .sources import classify, num_text_layers
+from .sparsity import check_layer_count, format_sparsity, parse_sparsity
+
+ATTN_IMPLS = ("eager", "sdpa", "flex_attention", "flash_attention_2")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPE_ALIASES = {"fp32": "float32", "f32": "float32", "bf16": "bfloat16", "fp16": "float16", "f16": "float16", "half": "float16"}
+DTYPE_SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+TOWERS = ("vision", "audio")
+PLE_MODES = ("resident", "mmap")
+KV_CACHES = ("dynamic", "static")
+QUANTS = ("none", "int8")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Everything that defines a run. Defaults: the tiny model, SDPA, float32 on the CPU, all towers."""
+
+    model: str = "tiny"
+    attn: str = "sdpa"
+    dtype: str = "float32"
+    device: str = "cpu"
+    towers: tuple[str, ...] = TOWERS
+    sparsity: str = "default"
+    matformer: MatformerSlice | None = None
+    # Speed and memory features (see g3n_core.speed); each is a plain on/off or a named mode.
+    sparse_ffn: bool = False
+    ple: str = "resident"
+    kv_cache: str = "dynamic"
+    compile: bool = False
+    quant: str = "none"
+    _meta: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._check_model()
+        self._check_device_and_dtype()
+        self._check_attn()
+        self._check_towers()
+        self._check_matformer()
+        self._check_sparsity()
+        self._check_speed()
+
+    # -- validation, one field at a time ------------------------------------------------------
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def _check_model(self) -> None:
+        try:
+            source = classify(self.model)
+        except ModelSourceError as err:
+            raise VariantError("model", str(err)) from err
+        self._set("model", source.name)
+
+    def _check_device_and_dtype(self) -> None:
+        device = str(self.device).strip().lower()
+        if device == "cpu":
+            pass
+        elif device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise VariantError("device", f"{device!r} asked for, but no CUDA GPU is visible; use 'cpu'")
+            index = int(device.split(":", 1)[1]) if ":" in device else 0
+            if index >= torch.cuda.device_count():
+                raise VariantError("device", f"{device!r}: only {torch.cuda.device_count()} CUDA device(s) exist")
+        else:
+            raise VariantError("device", f"unknown device {self.device!r}; use 'cpu', 'cuda' or 'cuda:N'")
+        self._set("device", device)
+
+        dtype = DTYPE_ALIASES.get(str(self.dtype).lower(), str(self.dtype).lower())
+        if dtype not in DTYPES:
+            raise VariantError("dtype", f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
+        if dtype == "float16" and device == "cpu":
+            raise VariantError("dtype", "float16 is not supported on the CPU here (slow, incomplete kernels); use bfloat16 or float32")
+        if dtype == "bfloat16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+            raise VariantError("dtype", f"this GPU ({torch.cuda.get_device_name()}) has no bfloat16 support; use float16 or float32")
+        self._set("dtype", dtype)
+
+    def _check_attn(self) -> None:
+        if self.attn not in ATTN_IMPLS:
+            raise VariantError("attn", f"unknown attention implementation {self.attn!r}; choose one of {', '.join(ATTN_IMPLS)}")
+        if self.attn == "flash_attention_2":
+            if not self.device.startswith("cuda"):
+                raise VariantError("attn", "flash_attention_2 runs only on a CUDA GPU; use sdpa or eager on the CPU")
+            try:
+                import flash_attn  # noqa: F401
+            except ImportError as err:
+                raise VariantError("attn", "flash_attention_2 needs the flash-attn package (pip install flash-attn)") from err
+        if self.attn == "flex_attention" and self.device == "cpu":
+            raise VariantError(
+                "attn",
+                "flex_attention needs a CUDA GPU here: torch 2.14's compiled CPU decode kernel for it fails to build "
+                "(an inductor code-generation bug); use sdpa or eager on the CPU",
+            )
+
+    def _check_towers(self) -> None:
+        towers = (self.towers,) if isinstance(self.towers, str) else tuple(self.towers)
+        unknown = [t for t in towers if t not in TOWERS]
+        if unknown:
+            raise VariantError("towers", f"unknown tower(s) {unknown}; the text decoder is always loaded, add 'vision' and/or 'audio'")
+        self._set("towers", tuple(t for t in TOWERS if t in towers))
+
+    def _check_matformer(self) -> None:
+        if isinstance(self.matformer, dict):
+            try:
+                self._set("matformer", MatformerSlice.from_dict(self.matformer))
+            except SliceError as err:
+                raise VariantError("matformer", str(err)) from err
+        if self.matformer is not None and not isinstance(self.matformer, MatformerSlice):
+            raise VariantError("matformer", f"expected a MatformerSlice, got {type(self.matformer).__name__}")
+        if self.matformer is not None and self.matformer.is_empty and self.matformer.preset is None:
+            self._set("matformer", None)
+
+    def parent_layers(self) -> int | None:
+        """Text layers of the parent checkpoint, when known without network."""
+        if "parent_layers" not in self._meta:
+            self._meta["parent_layers"] = num_text_layers(self.model)
+        return self._meta["parent_layers"]
+
+    def run_layers(self) -> int | None:
+        """Text layers of the model that actually runs (after skipping MatFormer layers)."""
+        parent = self.parent_layers()
+        if parent is None:
+            return None
+        return parent - len(self.matformer.skip) if self.matformer else parent
+
+    def _check_sparsity(self) -> None:
+        try:
+            spec = parse_sparsity(self.sparsity)
+            layers = self.run_layers()
+            if layers is not None:
+                check_layer_count(spec, layers)
+        except ValueError as err:
+            raise VariantError("sparsity", str(err)) from err
+        self._set("sparsity", format_sparsity(spec))
+
+    def _check_speed(self) -> None:
+        if self.ple not in PLE_MODES:
+            raise VariantError("ple", f"unknown per-layer-embedding placement {self.ple!r}; choose {' or '.join(PLE_MODES)}")
+        if self.kv_cache not in KV_CACHES:
+            raise VariantError("kv_cache", f"unknown KV cache {self.kv_cache!r}; choose {' or '.join(KV_CACHES)}")
+        if self.quant not in QUANTS:
+            raise VariantError("quant", f"unknown quantization {self.quant!r}; choose {' or '.join(QUANTS)}")
+        for name in ("sparse_ffn", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise VariantError(name, f"must be true or false, got {getattr(self, name)!r}")
+
+    # -- derived values -----------------------------------------------------------------------
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The torch dtype named by `dtype`."""
+        return DTYPES[self.dtype]
+
+    @property
+    def text_only(self) -> bool:
+        """True when neither the vision nor the audio tower is loaded."""
+        return not self.towers
+
+    @property
+    def name(self) -> str:
+        """Short, stable, human-readable name: the model, then only the knobs that differ from defaults."""
+        parts = [classify(self.model).short_name, self.attn, DTYPE_SHORT[self.dtype]]
+        if self.device != "cpu":
+            parts.append(self.device)
+        if self.towers != TOWERS:
+            parts.append("text-only" if self.text_only else "+" + "+".join(self.towers))
+        if self.matformer is not None:
+            parts.append(f"mf:{self.matformer.label}")
+        if self.sparsity != "default":
+            parts.append(f"sp:{self.sparsity if len(self.sparsity) <= 12 else 'custom'}")
+        parts += [flag for flag, on in (("sparse-ffn", self.sparse_ffn), ("compile", self.compile)) if on]
+        parts += [f"ple:{self.ple}"] if self.ple != "resident" else []
+        parts += [f"kv:{self.kv_cache}"] if self.kv_cache != "dynamic" else []
+        parts += [self.quant] if self.quant != "none" else []
+        return " ".join(parts)
+
+    def replace(self, **changes: Any) -> Variant:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    # -- JSON ---------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of every field."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        data["towers"] = list(self.towers)
+        data["matformer"] = self.matformer.to_dict() if self.matformer else None
+        return data
+
+    def to_json(self) -> str:
+        """Stable JSON (sorted keys)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Variant:
+        """Build from a dict; unknown keys are an error naming the key."""
+        known = {f.name for f in fields(cls) if not f.name.startswith("_")}
+        for key in data:
+            if key not in known:
+                raise VariantError(key, f"unknown field; known fields are {', '.join(sorted(known))}")
+        data = dict(data)
+        if data.get("matformer") is not None and isinstance(data["matformer"], dict):
+            try:
+                data["matformer"] = MatformerSlice.from_dict(data["matformer"])
+            except SliceError as err:
+                raise VariantError("matformer", str(err)) from err
+        if "towers" in data:
+            data["towers"] = tuple(data["towers"])
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Variant:
+        """Inverse of `to_json`."""
+        return cls.from_dict(json.loads(text))
+
+
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def parse_variant_spec(spec: str) -> Variant:
+    """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'."""
+    tokens = spec.replace(";", " ").split()
+    data: dict[str, Any] = {}
+    for token in tokens:
+        if "=" not in token:
+            if "model" in data:
+                raise VariantError("model", f"two models named in {spec!r}")
+            data["model"] = token
+            continue
+        key, value = token.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if key == "towers":
+            data[key] = tuple(t for t in value.replace("+", ",").split(",") if t and t != "text")
+        elif key in ("sparse_ffn", "compile"):
+            if value.lower() not in _BOOL_WORDS:
+                raise VariantError(key, f"expected true/false, got {value!r}")
+            data[key] = _BOOL_WORDS[value.lower()]
+        elif key == "matformer":
+            from .matformer.presets import parse_slice
+
+            data[key] = parse_slice(value)
+        else:
+            data[key] = value
+    return Variant.from_dict(data)
+
+
+def variant_fields() -> list[str]:
+    """Names of the user-facing Variant fields, in declaration order."""
+    return [f.name for f in fields(Variant) if not f.name.startswith("_")]
