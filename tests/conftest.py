@@ -1,0 +1,90 @@
+"""Shared fixtures: an offline environment, the tiny model loaded once, and media files made on the fly."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before anything imports huggingface_hub: tests never touch the network, and generated
+# checkpoints go to a private cache so a clean checkout proves it can build them.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("G3N_CACHE", tempfile.mkdtemp(prefix="g3n-test-cache-"))
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The tiny model with all towers, loaded once for the session."""
+    from g3n_core import Variant, load_model
+
+    return load_model(Variant())
+
+
+def _write_video(path: Path, frames: int = 12, size: int = 64) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=6)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for i in range(frames):
+            image = np.zeros((size, size, 3), np.uint8)
+            image[:, : (i + 1) * size // frames] = (255, 80, 0)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """Valid and broken media files, keyed by what they are."""
+    root = tmp_path_factory.mktemp("media")
+    files: dict[str, Path] = {}
+
+    image = Image.new("RGB", (96, 64), "white")
+    ImageDraw.Draw(image).ellipse((20, 10, 60, 50), fill="red")
+    files["image"] = root / "circle.png"
+    image.save(files["image"])
+    files["image2"] = root / "square.jpg"
+    Image.new("RGB", (80, 80), "blue").save(files["image2"])
+
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16_000 * 2) / 16_000)).astype(np.float32)
+    files["audio"] = root / "tone.wav"
+    sf.write(files["audio"], tone, 16_000)
+    files["audio_44k_stereo"] = root / "stereo.flac"
+    sf.write(files["audio_44k_stereo"], np.stack([tone[:44_100], tone[:44_100]], axis=1), 44_100)
+    files["long_audio"] = root / "long.wav"
+    sf.write(files["long_audio"], np.tile(tone, 18), 16_000)  # 36 s
+
+    files["video"] = _write_video(root / "clip.mp4")
+
+    files["empty_image"] = root / "empty.png"
+    files["empty_image"].write_bytes(b"")
+    png = files["image"].read_bytes()
+    files["truncated_image"] = root / "truncated.png"
+    files["truncated_image"].write_bytes(png[: len(png) // 2])
+    files["garbage_image"] = root / "garbage.jpg"
+    files["garbage_image"].write_bytes(b"this is not a jpeg at all" * 20)
+    files["text_file"] = root / "notes.txt"
+    files["text_file"].write_text("plain text, not media")
+    wav = files["audio"].read_bytes()
+    files["truncated_audio"] = root / "truncated.wav"
+    files["truncated_audio"].write_bytes(wav[:30])
+    files["garbage_audio"] = root / "garbage.mp3"
+    files["garbage_audio"].write_bytes(b"\x00\x01 definitely not audio " * 50)
+    files["empty_audio"] = root / "empty.wav"
+    files["empty_audio"].write_bytes(b"")
+    mp4 = files["video"].read_bytes()
+    files["truncated_video"] = root / "truncated.mp4"
+    files["truncated_video"].write_bytes(mp4[:200])
+    files["empty_video"] = root / "empty.mp4"
+    files["empty_video"].write_bytes(b"")
+    return files
