@@ -2,7 +2,8 @@
 
 Real checkpoints and the built-in tiny go through transformers' own
 `Gemma3nForConditionalGeneration.from_pretrained` (or `Gemma3nForCausalLM` for text-only runs);
-e2b-shape / e4b-shape are built in memory with random weights.
+e2b-shape / e4b-shape are built in memory with random weights, or, in bfloat16, loaded from their
+copy in the cache once one is written (always for ple="mmap", which needs a file to map).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 from transformers import AutoProcessor, Gemma3nConfig, Gemma3nForCausalLM, Gemma3nForConditionalGeneration, Gemma3nProcessor
 
-from .builtin.checkpoint import build_shape_model
+from .builtin.checkpoint import MARKER, SHAPE_DTYPE, build_shape_model, ensure_shape_checkpoint, shape_checkpoint_dir
 from .builtin.configs import AUDIO_TOKENS, REAL_IMAGE_SIZE, REAL_IMAGE_TOKENS, REAL_LAYOUT
 from .builtin.processor import build_processor
 from .errors import ModelSourceError, VariantError
@@ -140,8 +141,23 @@ def _from_pretrained(variant: Variant, config: Gemma3nConfig, path: Path):
     )
 
 
+def _use_shape_checkpoint(name: str, variant: Variant) -> bool:
+    """ple=mmap needs the shape on disk; a bfloat16 shape already written loads from it too (same weights, seconds
+    instead of a minute, and transformers maps the file instead of holding a copy)."""
+    if variant.ple == "mmap":
+        return True
+    written = shape_checkpoint_dir(name, variant.text_only) / MARKER
+    return variant.torch_dtype == SHAPE_DTYPE and written.is_file()
+
+
 def _load_weights(variant: Variant, config: Gemma3nConfig, progress: Progress):
     source = classify(variant.model)
+    if source.is_shape and _use_shape_checkpoint(source.name, variant):
+        progress(0.1, f"writing {source.name} to {shape_checkpoint_dir(source.name, variant.text_only)} (first use only)")
+        path = ensure_shape_checkpoint(source.name, variant.text_only)
+        progress(0.2, f"mapping weights from {path}")
+        with quiet_transformers():
+            return _from_pretrained(variant, config, path).eval(), shape_processor(), path
     if source.is_shape:
         progress(0.2, f"building {source.name} with random weights")
         model = build_shape_model(source.name, variant.text_only, variant.torch_dtype, config)
@@ -190,6 +206,11 @@ def load_model(variant: Variant, progress: Progress | None = None) -> LoadedMode
     _drop_unused_towers(model, variant)
     model = _apply_slice(model, variant, progress)
     _apply_sparsity(model, variant)
+    if variant.ple == "mmap":
+        from .speed.ple_mmap import map_per_layer_embeddings
+
+        progress(0.7, "leaving the per-layer embeddings memory-mapped in the checkpoint file")
+        map_per_layer_embeddings(model, path, variant.torch_dtype)  # before .to(): the table must not move
     progress(0.8, f"moving to {variant.device}")
     model.to(variant.device)
     loaded = LoadedModel(

@@ -102,10 +102,15 @@ def resolve_pattern(spec: SparsitySpec, checkpoint_pattern: list[float]) -> list
     return [spec.target if i in layers else 0.0 for i in range(num_layers)]
 
 
+def text_decoder(model: nn.Module) -> nn.Module:
+    """The Gemma3nTextModel inside a Gemma 3n model, multimodal or text-only."""
+    inner = model.model
+    return inner.language_model if hasattr(inner, "language_model") else inner
+
+
 def text_layers(model: nn.Module) -> nn.ModuleList:
     """The decoder layers of a Gemma 3n model, multimodal or text-only."""
-    inner = model.model
-    return inner.language_model.layers if hasattr(inner, "language_model") else inner.layers
+    return text_decoder(model).layers
 
 
 def set_activation_sparsity(model: nn.Module, pattern: list[float]) -> None:

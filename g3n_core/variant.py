@@ -158,6 +158,12 @@ class Variant:
         for name in ("sparse_ffn", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise VariantError(name, f"must be true or false, got {getattr(self, name)!r}")
+        if self.compile and self.kv_cache != "static":
+            raise VariantError("compile", "compiling the decode step needs fixed shapes: set kv_cache=static as well")
+        if self.ple == "mmap" and classify(self.model).is_shape and self.dtype != "bfloat16":
+            raise VariantError(
+                "ple", f"ple=mmap maps {self.model}'s bfloat16 checkpoint (written once to the cache); use dtype=bfloat16"
+            )
 
     # -- derived values -----------------------------------------------------------------------
 

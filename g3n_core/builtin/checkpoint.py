@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,6 +21,8 @@ from .random_weights import fill_random_
 TINY_VERSION = 1  # bump when the tiny checkpoint's content changes, so caches rebuild
 TINY_SEED = 0
 SHAPE_SEED = 0
+SHAPE_VERSION = 1  # bump when build_shape_model's weights change, so written shape checkpoints rebuild
+SHAPE_DTYPE = torch.bfloat16  # the released checkpoints' dtype; shape checkpoints are written in it
 MARKER = "g3n_builtin.json"  # present in every checkpoint this project generates with random weights
 
 _MODEL_CARD = """---
@@ -67,21 +71,27 @@ def write_tiny(out_dir: str | Path) -> Path:
 
 def ensure_tiny() -> Path:
     """The cached tiny checkpoint, written on first use; safe when several processes race to build it."""
-    target = cache_root() / f"tiny-v{TINY_VERSION}"
+    return _ensure_cached(cache_root() / f"tiny-v{TINY_VERSION}", write_tiny)
+
+
+def _ensure_cached(target: Path, write: Callable[[Path], object]) -> Path:
+    """`target`, written by `write(staging)` into a staging folder and renamed into place on first use."""
     if (target / MARKER).exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="tiny-build-", dir=target.parent))
-    try:
-        write_tiny(staging)
+    # One writer at a time: a second process waits here instead of building the same weights again.
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / MARKER).exists():
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=f"{target.name}-build-", dir=target.parent))
         try:
-            os.rename(staging, target)
-        except OSError:
-            if not (target / MARKER).exists():  # a half-written folder from a killed build
+            write(staging)
+            if target.exists():  # a half-written folder from a killed build
                 shutil.rmtree(target, ignore_errors=True)
-                os.rename(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            os.rename(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
@@ -99,3 +109,30 @@ def build_shape_model(
     fill_random_(model, SHAPE_SEED, text_only=text_only)
     model.generation_config = generation_config(end_of_turn=106)
     return model.eval()
+
+
+def shape_checkpoint_dir(name: str, text_only: bool) -> Path:
+    """Where the on-disk copy of an e2b/e4b shape lives in the cache."""
+    part = "text" if text_only else "full"
+    return cache_root() / f"{name}-{part}-bf16-v{SHAPE_VERSION}"
+
+
+def write_shape(name: str, out_dir: str | Path, text_only: bool = True) -> Path:
+    """Write an e2b/e4b shape in bfloat16 with the same seeded weights as `build_shape_model` (text-only: ~9 GB for E2B)."""
+    from .configs import REAL_IMAGE_SIZE, REAL_IMAGE_TOKENS, REAL_LAYOUT
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = build_shape_model(name, text_only, SHAPE_DTYPE)
+    model.save_pretrained(out)
+    del model
+    build_processor(REAL_LAYOUT, REAL_IMAGE_SIZE, REAL_IMAGE_TOKENS, AUDIO_TOKENS).save_pretrained(out)
+    (out / "README.md").write_text(_MODEL_CARD.format(name=name, seed=SHAPE_SEED))
+    marker = {"name": name, "version": SHAPE_VERSION, "random_weights": True, "text_only": text_only}
+    (out / MARKER).write_text(json.dumps(marker) + "\n")
+    return out
+
+
+def ensure_shape_checkpoint(name: str, text_only: bool = True) -> Path:
+    """The cached on-disk e2b/e4b shape, written once on first use (needs its size in free memory and disk)."""
+    return _ensure_cached(shape_checkpoint_dir(name, text_only), lambda staging: write_shape(name, staging, text_only))

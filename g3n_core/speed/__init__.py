@@ -1,14 +1,29 @@
-"""Speed and memory features selected by Variant fields (sparse FFN decode, PLE placement, cache, compile, int8)."""
+"""Speed and memory features selected by Variant fields, one concern per module.
+
+- sparse_ffn.py           sparse_ffn=True: exact sparse FFN decode in layers with activation sparsity
+- ple_mmap.py             ple="mmap": per-layer embeddings memory-mapped from the checkpoint file
+- generation_settings.py  kv_cache="static", compile=True: keyword arguments for model.generate
+- quantize.py             quant="int8": weight-only int8 linear layers
+- roofline.py             bytes read per decoded token and the machine's read bandwidth (benchmarks)
+
+`load_model` maps the per-layer table before placing the model on its device (`ple_mmap`), then
+calls `apply_speed_features` last.
+"""
 
 from __future__ import annotations
 
-from ..errors import VariantError
-
-_NOT_YET = {"sparse_ffn": True, "ple": "mmap", "kv_cache": "static", "compile": True, "quant": "int8"}
+from .generation_settings import generate_kwargs
+from .quantize import quantize_decoder_int8
+from .sparse_ffn import enable_sparse_ffn
 
 
 def apply_speed_features(loaded, progress) -> None:
-    """Turn on the speed features a loaded model's Variant asks for."""
-    for name, value in _NOT_YET.items():
-        if getattr(loaded.variant, name) == value:
-            raise VariantError(name, f"{name}={value!r} is not available in this build yet")
+    """Turn on the speed features a loaded model's Variant asks for (after weights are placed)."""
+    variant = loaded.variant
+    if variant.sparse_ffn:
+        progress(0.85, "sparse FFN decode on the layers with activation sparsity")
+        loaded.extras["sparse_ffn_layers"] = enable_sparse_ffn(loaded.model)
+    if variant.quant == "int8":
+        progress(0.9, "quantizing linear layers to int8")
+        loaded.extras["int8_linears"] = quantize_decoder_int8(loaded.model)
+    loaded.extras["generate_kwargs"] = generate_kwargs(variant)

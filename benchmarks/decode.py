@@ -1,0 +1,223 @@
+"""Decode speed: plain transformers' model.generate against workbench variants, side by side in one run.
+
+    python -m benchmarks.decode --model e2b-shape            # the CPU figures of the benchmark README
+    python -m benchmarks.decode --model tiny --dtype float32 --rounds 1 --new-tokens 16 --no-memory
+
+Prints, in this order: the machine; resident memory of plain transformers and of each variant
+(one subprocess per model); the machine's read bandwidth (streaming and best matrix-vector product);
+the greedy tokens and teacher-forced logits of every variant against plain transformers (and, as a
+yardstick, plain transformers with eager attention against itself with sdpa); decode tokens/s over
+interleaved rounds with the median ratio to plain transformers; the sparse layers' FFN time dense vs
+sparse; bytes read per token and the fraction of the roofline reached. Writes everything as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from benchmarks.ffn_layers import time_ffn_layers
+from benchmarks.fidelity import compare_logits, compare_tokens, teacher_forced_logits
+from benchmarks.memory import compare_memory, print_memory
+from benchmarks.plain import fixed_prompt, load_plain
+from benchmarks.profiling import profile_decode
+from benchmarks.report import available_memory_gb, machine, write_result
+from benchmarks.timing import median, paired_ratio, timed_generate
+from g3n_core import load_model, parse_variant_spec
+from g3n_core.speed.roofline import Roofline, decode_bytes_per_token, measure_matvec, measure_stream_read
+
+PLAIN = "plain transformers"
+CPU_VARIANTS = ("ple=mmap sparse_ffn=true", "ple=mmap sparse_ffn=true quant=int8")
+GPU_VARIANTS = ("kv_cache=static", "kv_cache=static compile=true")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="e2b-shape", help="tiny, e2b-shape, e4b-shape, a hub id or a folder")
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--attn", default="sdpa", help="attention of the baseline and of every variant that does not name one")
+    parser.add_argument("--variants", nargs="*", default=None, help="Variant fields per variant, e.g. 'sparse_ffn=true ple=mmap'")
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--prompt-tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds; medians are reported")
+    parser.add_argument("--forced-steps", type=int, default=16, help="decode steps of the teacher-forced logits comparison")
+    parser.add_argument("--no-memory", action="store_true", help="skip the resident-memory subprocesses")
+    parser.add_argument("--no-bandwidth", action="store_true", help="skip the bandwidth measurement (no roofline)")
+    parser.add_argument("--profile", action="store_true", help="print torch.profiler's top operators per model")
+    parser.add_argument("--out", default=None, help="folder for the JSON result (default results/)")
+    return parser.parse_args(argv)
+
+
+def load_models(args: argparse.Namespace, specs: list[str]) -> dict:
+    """Plain transformers first, then each variant through load_model: name -> (model, generate kwargs, loaded)."""
+    models = {PLAIN: (load_plain(args.model, args.dtype, args.device, args.attn), {}, None)}
+    for spec in specs:
+        fields = f"{args.model} dtype={args.dtype} device={args.device} towers=text"
+        fields += "" if "attn=" in spec else f" attn={args.attn}"
+        loaded = load_model(parse_variant_spec(f"{fields} {spec}"))
+        models[spec] = (loaded.model, loaded.extras.get("generate_kwargs", {}), loaded)
+    return models
+
+
+def measure_bandwidth(args: argparse.Namespace, specs: list[str]) -> dict:
+    """Streaming read and best matrix-vector product at the dtype (and in int8 when a variant uses it)."""
+    dtype = getattr(torch, args.dtype)
+    stream = measure_stream_read(args.device)
+    matvec, kernel = measure_matvec(args.device, dtype)
+    result = {"stream_gbps": stream, "matvec_gbps": matvec, "matvec_kernel": kernel}
+    if any("quant=int8" in spec for spec in specs):
+        result["int8_matvec_gbps"], result["int8_matvec_kernel"] = measure_matvec(args.device, dtype, int8=True)
+    return result
+
+
+def check_fidelity(models: dict, ids: torch.Tensor, args: argparse.Namespace) -> dict:
+    """Greedy tokens and teacher-forced logits of each variant against plain transformers, plus the eager yardstick."""
+    plain, _, _ = models[PLAIN]
+    with torch.inference_mode():
+        base_tokens = timed_generate(plain, ids, args.new_tokens).tokens
+    base_logits = teacher_forced_logits(plain, ids, base_tokens[: args.forced_steps])
+    rows = {}
+    for name, (model, kwargs, _) in models.items():
+        if name == PLAIN:
+            continue
+        tokens = timed_generate(model, ids, args.new_tokens, **kwargs).tokens
+        logits = teacher_forced_logits(model, ids, base_tokens[: args.forced_steps])
+        rows[name] = {"tokens": compare_tokens(tokens, base_tokens), "logits": compare_logits(logits, base_logits)}
+    if args.attn != "eager":
+        eager = load_plain(args.model, args.dtype, args.device, "eager")
+        tokens = timed_generate(eager, ids, args.new_tokens).tokens
+        logits = teacher_forced_logits(eager, ids, base_tokens[: args.forced_steps])
+        rows[f"{PLAIN}, eager attention (yardstick)"] = {"tokens": compare_tokens(tokens, base_tokens), "logits": compare_logits(logits, base_logits)}
+        del eager
+    return rows
+
+
+def time_decode(models: dict, ids: torch.Tensor, args: argparse.Namespace) -> dict:
+    """Decode tokens/s per model over interleaved rounds (the order rotates each round)."""
+    names = list(models)
+    for name in names:  # warm-up: first-call allocations, lazy page-ins, compilation
+        model, kwargs, _ = models[name]
+        timed_generate(model, ids, min(8, args.new_tokens), **kwargs)
+    speeds: dict[str, list[float]] = {name: [] for name in names}
+    prefill: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(args.rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            model, kwargs, _ = models[name]
+            timing = timed_generate(model, ids, args.new_tokens, **kwargs)
+            speeds[name].append(timing.decode_tokens_per_s)
+            prefill[name].append(timing.prefill_s)
+            print(f"  round {round_index + 1}: {name:44s} {timing.decode_tokens_per_s:7.2f} tokens/s", flush=True)
+    return {
+        name: {
+            "decode_tokens_per_s": median(speeds[name]),
+            "rounds": speeds[name],
+            "first_token_s": median(prefill[name]),
+            "ratio_to_plain": paired_ratio(speeds[name], speeds[PLAIN]),
+        }
+        for name in names
+    }
+
+
+def rooflines(models: dict, speeds: dict, bandwidth: dict, args: argparse.Namespace) -> dict:
+    """Bytes per token of each model and the fraction of both bandwidth bounds its decode speed reaches."""
+    context = args.prompt_tokens + args.new_tokens // 2
+    rows = {}
+    for name, (model, _, loaded) in models.items():
+        counted = decode_bytes_per_token(model, context)
+        int8 = loaded is not None and loaded.variant.quant == "int8"
+        matvec = bandwidth.get("int8_matvec_gbps", bandwidth["matvec_gbps"]) if int8 else bandwidth["matvec_gbps"]
+        kernel = bandwidth.get("int8_matvec_kernel", bandwidth["matvec_kernel"]) if int8 else bandwidth["matvec_kernel"]
+        roof = Roofline(counted.total, bandwidth["stream_gbps"], matvec, kernel, speeds[name]["decode_tokens_per_s"])
+        rows[name] = {**roof.to_dict(), "bytes": counted.to_dict()}
+    return rows
+
+
+def print_summary(result: dict) -> None:
+    """The figures, one table per question."""
+    print("\n== fidelity against plain transformers (greedy tokens; logits teacher-forced on its tokens)")
+    for name, row in result["fidelity"].items():
+        tokens, logits = row["tokens"], row["logits"]
+        same = "identical" if tokens["identical"] else f"differ from token {tokens['first_difference']}"
+        print(f"{name:52s} tokens {same:26s} top-1 agree {logits['top1_agreement']:.0%}  "
+              f"max|dlogit| step0 {logits['first_step_max_abs_diff']:.3g} all {logits['max_abs_diff']:.3g}  KL {logits['mean_kl']:.2e}")
+    print("\n== decode tokens/s (median of rounds; ratio = median of per-round ratios)")
+    for name, row in result["decode"].items():
+        print(f"{name:52s} {row['decode_tokens_per_s']:7.2f} tokens/s  x{row['ratio_to_plain']:.2f}  first token {row['first_token_s']:.2f} s")
+    if result.get("ffn"):
+        ffn = result["ffn"]
+        print(f"\n== FFN of the {len(ffn['layers'])} sparse layers at decode: dense {ffn['dense_ms']:.1f} ms, "
+              f"sparse {ffn['sparse_ms']:.1f} ms, ratio {ffn['ratio']:.2f} (target <= 0.50)")
+    if result.get("roofline"):
+        bw = result["bandwidth"]
+        print(f"\n== roofline: streaming read {bw['stream_gbps']:.1f} GB/s, best matvec {bw['matvec_gbps']:.1f} GB/s ({bw['matvec_kernel']})"
+              + (f", int8 matvec {bw['int8_matvec_gbps']:.1f} GB/s" if "int8_matvec_gbps" in bw else ""))
+        for name, row in result["roofline"].items():
+            print(f"{name:52s} {row['bytes_per_token'] / 1e9:6.2f} GB/token  achieved {row['achieved_gbps']:5.1f} GB/s  "
+                  f"{row['fraction_of_stream']:.0%} of streaming bound ({row['stream_bound_tokens_per_s']:.1f} t/s)  "
+                  f"{row['fraction_of_matvec']:.0%} of matvec bound ({row['matvec_bound_tokens_per_s']:.1f} t/s)")
+    print_headline(result)
+
+
+def print_headline(result: dict) -> None:
+    """The issue's lines: best variant with identical-or-not tokens, its ratio, roofline fraction, RSS ratio."""
+    exact = {n: r for n, r in result["decode"].items() if n != PLAIN and "quant=" not in n}
+    if not exact:
+        return
+    best = max(exact, key=lambda n: exact[n]["decode_tokens_per_s"])
+    plain = result["decode"][PLAIN]["decode_tokens_per_s"]
+    tokens = result["fidelity"][best]["tokens"]
+    print(f"\n== headline: plain transformers {plain:.2f} tokens/s; best float variant [{best}] "
+          f"{exact[best]['decode_tokens_per_s']:.2f} tokens/s = x{exact[best]['ratio_to_plain']:.2f} (target x1.30); "
+          f"greedy tokens {'identical' if tokens['identical'] else 'differ from token ' + str(tokens['first_difference'])}")
+    if result.get("roofline"):
+        roof = result["roofline"][best]
+        print(f"   roofline: {roof['fraction_of_stream']:.0%} of the streaming-read bound, {roof['fraction_of_matvec']:.0%} of the matvec bound")
+    for name, row in (result.get("memory") or {}).items():
+        if "rss_ratio" in row:
+            print(f"   resident memory [{name}] / plain transformers' default load: {row['rss_ratio']:.2f} (target <= 0.60), "
+                  f"logits {'identical' if row['logits_identical'] else 'differ'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every measurement in order and write the JSON result."""
+    args = parse_args(argv)
+    on_gpu = args.device.startswith("cuda")
+    specs = list(args.variants if args.variants is not None else (GPU_VARIANTS if on_gpu else CPU_VARIANTS))
+    info = machine()
+    print(f"machine: {info['nproc']} cores ({info['cpu']}), load {info['loadavg_1m']:.1f}, torch threads {info['torch_threads']}"
+          + (f", {info['gpu']}" if on_gpu else "") + f"; available memory {available_memory_gb():.1f} GB")
+    result: dict = {"model": args.model, "dtype": args.dtype, "device": args.device, "attn": args.attn, "variants": specs,
+                    "new_tokens": args.new_tokens, "prompt_tokens": args.prompt_tokens, "rounds": args.rounds}
+    if not args.no_memory:
+        print("\n== resident memory (one subprocess per model)")
+        result["memory"] = compare_memory(args.model, args.dtype, args.device, ["ple=mmap", *[s for s in specs if s != "ple=mmap"]])
+        print_memory(result["memory"])
+    if not args.no_bandwidth:
+        print("\n== measuring read bandwidth ...", flush=True)
+        result["bandwidth"] = measure_bandwidth(args, specs)
+    print("\n== loading plain transformers and the variants ...", flush=True)
+    models = load_models(args, specs)
+    ids = fixed_prompt(args.prompt_tokens, device=args.device)
+    print("== checking tokens and logits ...", flush=True)
+    result["fidelity"] = check_fidelity(models, ids, args)
+    print("== timing decode ...", flush=True)
+    result["decode"] = time_decode(models, ids, args)
+    sparse = [model for model, _, loaded in models.values() if loaded and loaded.extras.get("sparse_ffn_layers") and loaded.variant.quant == "none"]
+    if sparse:
+        result["ffn"] = time_ffn_layers(models[PLAIN][0], sparse[0], ids, rounds=max(3, args.rounds))
+    if "bandwidth" in result:
+        result["roofline"] = rooflines(models, result["decode"], result["bandwidth"], args)
+    if args.profile:
+        for name, (model, kwargs, _) in models.items():
+            print(f"\n== profile: {name}\n{profile_decode(model, ids, **kwargs)}")
+    print_summary(result)
+    print(f"\nwrote {write_result('decode', result, args.out)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

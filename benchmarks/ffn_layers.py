@@ -1,0 +1,64 @@
+"""Per-layer FFN time at decode: plain transformers' dense MLP against the sparse path, on real decode inputs."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from benchmarks.timing import median
+from g3n_core.sparsity import text_layers
+from g3n_core.speed.sparse_ffn import SparseDecodeMLP
+
+
+def capture_decode_inputs(model, input_ids: torch.Tensor, layers: list[int]) -> dict[int, torch.Tensor]:
+    """The MLP input of each listed layer at the first decode step after `input_ids`."""
+    seen: dict[int, torch.Tensor] = {}
+    hooks = [
+        text_layers(model)[i].mlp.register_forward_pre_hook(lambda module, args, i=i: seen.__setitem__(i, args[0].detach().clone()))
+        for i in layers
+    ]
+    try:
+        with torch.inference_mode():
+            model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=2, min_new_tokens=2, do_sample=False)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def time_ffn_layers(plain, ours, input_ids: torch.Tensor, rounds: int = 5) -> dict:
+    """Median seconds per sparse layer for the dense MLP and the sparse one, visiting all layers in turn.
+
+    All layers are cycled each round so a layer's weights are not still in the cache when it is timed.
+    """
+    layers = [i for i, layer in enumerate(text_layers(ours)) if isinstance(layer.mlp, SparseDecodeMLP)]
+    if not layers:
+        return {}
+    inputs = capture_decode_inputs(plain, input_ids, layers)
+    dense = {i: text_layers(plain)[i].mlp for i in layers}
+    sparse = {i: text_layers(ours)[i].mlp for i in layers}
+    times: dict[str, dict[int, list[float]]] = {"dense": {i: [] for i in layers}, "sparse": {i: [] for i in layers}}
+    exact = {}
+    with torch.inference_mode():
+        for _ in range(rounds + 1):  # the first round warms up and is dropped
+            for kind, modules in (("dense", dense), ("sparse", sparse)):
+                for i in layers:
+                    start = time.perf_counter()
+                    modules[i](inputs[i])
+                    times[kind][i].append(time.perf_counter() - start)
+        for i in layers:
+            exact[i] = bool(torch.equal(dense[i](inputs[i]), sparse[i](inputs[i])))
+    per_layer = {
+        i: {"dense_ms": 1e3 * median(times["dense"][i][1:]), "sparse_ms": 1e3 * median(times["sparse"][i][1:]), "bitwise_equal": exact[i]}
+        for i in layers
+    }
+    dense_total = sum(row["dense_ms"] for row in per_layer.values())
+    sparse_total = sum(row["sparse_ms"] for row in per_layer.values())
+    return {
+        "layers": per_layer,
+        "dense_ms": dense_total,
+        "sparse_ms": sparse_total,
+        "ratio": sparse_total / dense_total,
+        "active_fraction": {i: sparse[i].active_fraction() for i in layers},
+    }

@@ -1,0 +1,61 @@
+"""What machine a figure came from, and writing results as JSON (under results/, which git ignores)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+import transformers
+
+RESULTS = Path("results")
+
+
+def machine() -> dict:
+    """CPU count, load, model names and library versions: every result carries these."""
+    info = {
+        "nproc": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "loadavg_1m": os.getloadavg()[0],
+        "cpu": _cpu_model(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def write_result(name: str, data: dict, out_dir: str | Path | None = None) -> Path:
+    """Write `data` with the machine description to OUT_DIR/NAME-TIMESTAMP.json; returns the path."""
+    folder = Path(out_dir) if out_dir else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, default=str) + "\n")
+    return path
+
+
+def available_memory_gb() -> float:
+    """MemAvailable from /proc/meminfo in GB (inf where unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1e6
+    except OSError:
+        pass
+    return float("inf")

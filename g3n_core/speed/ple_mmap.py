@@ -1,0 +1,102 @@
+"""Per-layer embeddings left in the checkpoint file (ple="mmap").
+
+Gemma 3n's per-layer embedding table (`embed_tokens_per_layer`, 262144 x 7680 for E2B: 2.0B
+parameters, 3.8 GiB in bf16) is read one row per token. With ple="mmap" the table is a
+memory-mapped view of the safetensors file: a lookup reads only the pages of the rows of the tokens
+in use, the table is never copied into memory nor onto a GPU, and rows are cast to the model's
+dtype after the lookup (the same values as casting the whole table first).
+
+The table is deliberately not a parameter or buffer: `model.to(device)` must not copy it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ModelSourceError, VariantError
+from ..sparsity import text_decoder
+
+PLE_NAME = "embed_tokens_per_layer.weight"
+PLE_KEYS = ("model." + PLE_NAME, "model.language_model." + PLE_NAME)  # text-only and multimodal layouts
+SAFETENSORS_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
+
+
+def _safetensors_files(checkpoint: Path) -> list[Path]:
+    index = checkpoint / "model.safetensors.index.json"
+    if index.is_file():
+        return sorted({checkpoint / name for name in json.loads(index.read_text())["weight_map"].values()})
+    single = checkpoint / "model.safetensors"
+    if not single.is_file():
+        raise ModelSourceError(f"{checkpoint} has no model.safetensors; ple=mmap needs a safetensors checkpoint")
+    return [single]
+
+
+def _header(path: Path) -> tuple[dict, int]:
+    with open(path, "rb") as file:
+        (length,) = struct.unpack("<Q", file.read(8))
+        return json.loads(file.read(length)), 8 + length
+
+
+def map_tensor(path: Path, entry: dict, data_start: int) -> torch.Tensor:
+    """A read-only-in-practice tensor backed by a private memory map of one safetensors entry."""
+    if entry["dtype"] not in SAFETENSORS_DTYPES:
+        raise ModelSourceError(f"{path.name}: cannot map a {entry['dtype']} tensor; expected one of {', '.join(SAFETENSORS_DTYPES)}")
+    begin, end = entry["data_offsets"]
+    # mode "c" (copy-on write, MAP_PRIVATE): torch wants a writable array; nothing ever writes to it.
+    raw = np.memmap(path, dtype=np.uint8, mode="c", offset=data_start + begin, shape=(end - begin,))
+    return torch.from_numpy(raw).view(SAFETENSORS_DTYPES[entry["dtype"]]).view(entry["shape"])
+
+
+def map_per_layer_table(checkpoint: Path) -> torch.Tensor:
+    """The per-layer embedding table of a checkpoint folder, memory-mapped from its safetensors file."""
+    for path in _safetensors_files(checkpoint):
+        header, data_start = _header(path)
+        for key in PLE_KEYS:
+            if key in header:
+                return map_tensor(path, header[key], data_start)
+    raise ModelSourceError(f"{checkpoint} holds no {PLE_NAME}; is it a Gemma 3n checkpoint?")
+
+
+class MappedPerLayerEmbedding(nn.Module):
+    """Drop-in for Gemma3nTextScaledWordEmbedding whose table stays in the file (and on the CPU)."""
+
+    def __init__(self, table: torch.Tensor, embed_scale: float, dtype: torch.dtype, padding_idx: int | None):
+        super().__init__()
+        self.table = table  # [vocab_per_layer, layers * per_layer_dim], checkpoint dtype, memory-mapped
+        self.num_embeddings, self.embedding_dim = table.shape
+        self.padding_idx = padding_idx
+        self.dtype = dtype
+        self.scalar_embed_scale = embed_scale
+        self.embed_scale = nn.Buffer(torch.tensor(embed_scale), persistent=False)
+
+    @torch.compiler.disable  # a file-backed table is no graph constant; the lookup stays eager
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        rows = F.embedding(input_ids.cpu(), self.table, self.padding_idx)
+        rows = rows.to(device=self.embed_scale.device, dtype=self.dtype)
+        return rows * self.embed_scale.to(self.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, memory-mapped {self.table.dtype}"
+
+
+def map_per_layer_embeddings(model: nn.Module, checkpoint: Path, dtype: torch.dtype) -> MappedPerLayerEmbedding:
+    """Replace the decoder's per-layer embedding with a view of the checkpoint file; returns the new module."""
+    decoder = text_decoder(model)
+    current = decoder.embed_tokens_per_layer
+    table = map_per_layer_table(checkpoint)
+    if tuple(table.shape) != (current.num_embeddings, current.embedding_dim):
+        raise VariantError(
+            "ple",
+            f"the checkpoint's per-layer table is {tuple(table.shape)} but the model runs with "
+            f"{(current.num_embeddings, current.embedding_dim)} (a MatFormer slice that skips layers?); use ple=resident",
+        )
+    mapped = MappedPerLayerEmbedding(table, current.scalar_embed_scale, dtype, current.padding_idx)
+    decoder.embed_tokens_per_layer = mapped
+    return mapped

@@ -1,0 +1,82 @@
+"""Per-layer embeddings memory-mapped from the checkpoint (ple="mmap"): identical outputs, table left in the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.fidelity import teacher_forced_logits
+from benchmarks.plain import fixed_prompt
+from benchmarks.timing import timed_generate
+from g3n_core import GenerationSettings, Variant, VariantError, chat, load_model
+from g3n_core.errors import ModelSourceError
+from g3n_core.sparsity import text_decoder
+from g3n_core.speed.ple_mmap import MappedPerLayerEmbedding, map_per_layer_table
+
+
+@pytest.fixture(scope="module")
+def resident():
+    return load_model(Variant(towers=()))
+
+
+@pytest.fixture(scope="module")
+def mapped():
+    return load_model(Variant(towers=(), ple="mmap"))
+
+
+def _mapping_of(tensor: torch.Tensor) -> str | None:
+    """The file behind the memory mapping that holds `tensor`'s first byte, if any."""
+    address = tensor.data_ptr()
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        parts = line.split()
+        low, high = (int(x, 16) for x in parts[0].split("-"))
+        if low <= address < high:
+            return parts[5] if len(parts) > 5 else None
+    return None
+
+
+def test_the_table_stays_in_the_checkpoint_file(mapped, resident):
+    module = text_decoder(mapped.model).embed_tokens_per_layer
+    assert isinstance(module, MappedPerLayerEmbedding)
+    assert _mapping_of(module.table) == str(mapped.checkpoint / "model.safetensors")
+    table_bytes = module.table.numel() * module.table.element_size()
+    assert resident.weight_bytes() - mapped.weight_bytes() == table_bytes  # no longer held as a parameter
+
+
+def test_identical_logits_and_greedy_tokens(mapped, resident):
+    ids = fixed_prompt(24)
+    tokens = timed_generate(resident.model, ids, 32).tokens
+    assert timed_generate(mapped.model, ids, 32).tokens == tokens
+    assert torch.equal(teacher_forced_logits(mapped.model, ids, tokens[:8]), teacher_forced_logits(resident.model, ids, tokens[:8]))
+
+
+def test_rows_are_cast_after_the_lookup_like_a_cast_table():
+    # tiny's checkpoint is float32: a bfloat16 run casts looked-up rows, transformers casts the whole table.
+    ids = fixed_prompt(16, seed=3)
+    cast_table = load_model(Variant(towers=(), dtype="bfloat16"))
+    cast_rows = load_model(Variant(towers=(), dtype="bfloat16", ple="mmap"))
+    assert text_decoder(cast_rows.model).embed_tokens_per_layer.table.dtype == torch.float32
+    forced = timed_generate(cast_table.model, ids, 6).tokens
+    assert torch.equal(teacher_forced_logits(cast_rows.model, ids, forced), teacher_forced_logits(cast_table.model, ids, forced))
+
+
+def test_multimodal_model_maps_the_nested_table_and_chats(tiny, media):
+    mapped = load_model(Variant(ple="mmap"))
+    assert isinstance(mapped.model.model.language_model.embed_tokens_per_layer, MappedPerLayerEmbedding)
+    settings = GenerationSettings(max_new_tokens=6)
+    message = [{"role": "user", "content": [{"type": "image", "image": str(media["image"])}, {"type": "text", "text": "What is it?"}]}]
+    assert chat(mapped, message, settings).text == chat(tiny, message, settings).text
+
+
+def test_shapes_map_only_their_bfloat16_checkpoint():
+    with pytest.raises(VariantError) as caught:
+        Variant(model="e2b-shape", ple="mmap", dtype="float32", towers=())
+    assert caught.value.field == "ple"
+    Variant(model="e2b-shape", ple="mmap", dtype="bfloat16", towers=())  # valid; nothing is built here
+
+
+def test_a_folder_without_safetensors_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelSourceError, match="safetensors"):
+        map_per_layer_table(tmp_path)
