@@ -4,6 +4,7 @@
 - ple_mmap.py             ple="mmap": per-layer embeddings memory-mapped from the checkpoint file
 - generation_settings.py  kv_cache="static", compile=True: keyword arguments for model.generate
 - quantize.py             quant="int8": weight-only int8 linear layers
+- file_pages.py           after rewriting weights, drop the mapped checkpoint pages the rewrite touched
 - roofline.py             bytes read per decoded token and the machine's read bandwidth (benchmarks)
 
 `load_model` maps the per-layer table before placing the model on its device (`ple_mmap`), then
@@ -12,6 +13,7 @@ calls `apply_speed_features` last.
 
 from __future__ import annotations
 
+from .file_pages import release_file_pages
 from .generation_settings import generate_kwargs
 from .quantize import quantize_decoder_int8
 from .sparse_ffn import enable_sparse_ffn
@@ -20,10 +22,15 @@ from .sparse_ffn import enable_sparse_ffn
 def apply_speed_features(loaded, progress) -> None:
     """Turn on the speed features a loaded model's Variant asks for (after weights are placed)."""
     variant = loaded.variant
+    model = loaded.model
+    rewrites = variant.sparse_ffn or variant.quant != "none"
+    originals = [*model.parameters(), *model.buffers()] if rewrites else []  # the weights as loaded
     if variant.sparse_ffn:
         progress(0.85, "sparse FFN decode on the layers with activation sparsity")
-        loaded.extras["sparse_ffn_layers"] = enable_sparse_ffn(loaded.model)
+        loaded.extras["sparse_ffn_layers"] = enable_sparse_ffn(model)
     if variant.quant == "int8":
         progress(0.9, "quantizing linear layers to int8")
-        loaded.extras["int8_linears"] = quantize_decoder_int8(loaded.model)
+        loaded.extras["int8_linears"] = quantize_decoder_int8(model)
+    if rewrites:
+        loaded.extras["released_file_bytes"] = release_file_pages([*originals, *model.parameters(), *model.buffers()])
     loaded.extras["generate_kwargs"] = generate_kwargs(variant)
