@@ -86,7 +86,8 @@ class LoadedModel:
                 continue
             seen.add(tensor.data_ptr())
             total += tensor.numel() * tensor.element_size()
-        return total
+        # Opaque weights (oneDNN-packed, see g3n_core.speed.prepack) are no parameters; they report their size.
+        return total + sum(m.packed_bytes() for m in self.model.modules() if hasattr(m, "packed_bytes"))
 
 
 def attn_implementation(variant: Variant) -> dict[str, str]:

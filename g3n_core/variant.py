@@ -44,6 +44,7 @@ class Variant:
     kv_cache: str = "dynamic"
     compile: bool = False
     quant: str = "none"
+    prepack: bool = False
     _meta: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -155,9 +156,13 @@ class Variant:
             raise VariantError("kv_cache", f"unknown KV cache {self.kv_cache!r}; choose {' or '.join(KV_CACHES)}")
         if self.quant not in QUANTS:
             raise VariantError("quant", f"unknown quantization {self.quant!r}; choose {' or '.join(QUANTS)}")
-        for name in ("sparse_ffn", "compile"):
+        for name in ("sparse_ffn", "compile", "prepack"):
             if not isinstance(getattr(self, name), bool):
                 raise VariantError(name, f"must be true or false, got {getattr(self, name)!r}")
+        if self.prepack and (self.device != "cpu" or self.dtype != "bfloat16"):
+            raise VariantError(
+                "prepack", "pre-packed oneDNN weights are a CPU bfloat16 feature (bit-identical and faster there); use device=cpu dtype=bfloat16"
+            )
         if self.compile and self.kv_cache != "static":
             raise VariantError("compile", "compiling the decode step needs fixed shapes: set kv_cache=static as well")
         if self.ple == "mmap" and classify(self.model).is_shape and self.dtype != "bfloat16":
@@ -189,7 +194,7 @@ class Variant:
             parts.append(f"mf:{self.matformer.label}")
         if self.sparsity != "default":
             parts.append(f"sp:{self.sparsity if len(self.sparsity) <= 12 else 'custom'}")
-        parts += [flag for flag, on in (("sparse-ffn", self.sparse_ffn), ("compile", self.compile)) if on]
+        parts += [flag for flag, on in (("sparse-ffn", self.sparse_ffn), ("compile", self.compile), ("prepack", self.prepack)) if on]
         parts += [f"ple:{self.ple}"] if self.ple != "resident" else []
         parts += [f"kv:{self.kv_cache}"] if self.kv_cache != "dynamic" else []
         parts += [self.quant] if self.quant != "none" else []
@@ -252,7 +257,7 @@ def parse_variant_spec(spec: str) -> Variant:
         key = key.strip().replace("-", "_")
         if key == "towers":
             data[key] = tuple(t for t in value.replace("+", ",").split(",") if t and t != "text")
-        elif key in ("sparse_ffn", "compile"):
+        elif key in ("sparse_ffn", "compile", "prepack"):
             if value.lower() not in _BOOL_WORDS:
                 raise VariantError(key, f"expected true/false, got {value!r}")
             data[key] = _BOOL_WORDS[value.lower()]

@@ -4,6 +4,8 @@
 - ple_mmap.py             ple="mmap": per-layer embeddings memory-mapped from the checkpoint file
 - generation_settings.py  kv_cache="static", compile=True: keyword arguments for model.generate
 - quantize.py             quant="int8": weight-only int8 linear layers
+- prepack.py              prepack=True: bfloat16 linear weights pre-packed for oneDNN (CPU; bit-identical, faster)
+- linear_swap.py          putting another implementation in place of the decoder's linear layers
 - file_pages.py           after rewriting weights, drop the mapped checkpoint pages the rewrite touched
 - roofline.py             bytes read per decoded token and the machine's read bandwidth (benchmarks)
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from .file_pages import release_file_pages
 from .generation_settings import generate_kwargs
+from .prepack import prepack_linears
 from .quantize import quantize_decoder_int8
 from .sparse_ffn import enable_sparse_ffn
 
@@ -23,7 +26,7 @@ def apply_speed_features(loaded, progress) -> None:
     """Turn on the speed features a loaded model's Variant asks for (after weights are placed)."""
     variant = loaded.variant
     model = loaded.model
-    rewrites = variant.sparse_ffn or variant.quant != "none"
+    rewrites = variant.sparse_ffn or variant.quant != "none" or variant.prepack
     originals = [*model.parameters(), *model.buffers()] if rewrites else []  # the weights as loaded
     if variant.sparse_ffn:
         progress(0.85, "sparse FFN decode on the layers with activation sparsity")
@@ -31,6 +34,9 @@ def apply_speed_features(loaded, progress) -> None:
     if variant.quant == "int8":
         progress(0.9, "quantizing linear layers to int8")
         loaded.extras["int8_linears"] = quantize_decoder_int8(model)
+    if variant.prepack:
+        progress(0.95, "packing linear weights for oneDNN")
+        loaded.extras["packed_linears"] = prepack_linears(model)
     if rewrites:
         loaded.extras["released_file_bytes"] = release_file_pages([*originals, *model.parameters(), *model.buffers()])
     loaded.extras["generate_kwargs"] = generate_kwargs(variant)

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sparsity import text_decoder, text_layers
+from ..sparsity import text_decoder
+from .linear_swap import swap_linears
 
 INT8_K_MULTIPLE = 16
 
@@ -65,25 +66,15 @@ class Int8Linear(nn.Module):
 
 
 def quantize_decoder_int8(model: nn.Module) -> int:
-    """Replace every nn.Linear of the text decoder and the LM head with Int8Linear; returns how many.
+    """Replace every quantizable Linear of the text decoder and the LM head with Int8Linear; returns how many.
 
     Sparse-FFN MLPs hold their up/down weights as row tables (`quantize_int8_`), one scale per neuron.
     Embedding tables stay in the model's dtype (a lookup reads one row; int8 would save no time).
     """
-    count = 0
-    for layer in text_layers(model):
-        for module in list(layer.modules()):
-            if hasattr(module, "quantize_int8_"):
-                module.quantize_int8_()
-            count += _swap_linears(module)
-    decoder = text_decoder(model)
-    count += _swap_linears(decoder)  # per_layer_model_projection
-    count += _swap_linears(decoder.altup_projections) + _swap_linears(decoder.altup_unembed_projections)
-    if quantizable(getattr(model, "lm_head", None)):
-        # lm_head is tied to the token embeddings: the int8 copy makes the logits, the float table serves lookups.
-        model.lm_head = Int8Linear(model.lm_head)
-        count += 1
-    return count
+    for module in text_decoder(model).modules():
+        if hasattr(module, "quantize_int8_"):
+            module.quantize_int8_()
+    return swap_linears(model, quantizable, Int8Linear)
 
 
 def quantizable(linear: nn.Module) -> bool:
@@ -93,12 +84,3 @@ def quantizable(linear: nn.Module) -> bool:
     multiple of 16 (AltUp's 4-wide coefficient layers); those layers hold a few hundred bytes and stay float.
     """
     return type(linear) is nn.Linear and linear.bias is None and linear.in_features % INT8_K_MULTIPLE == 0
-
-
-def _swap_linears(parent: nn.Module) -> int:
-    count = 0
-    for name, child in list(parent.named_children()):
-        if quantizable(child):
-            setattr(parent, name, Int8Linear(child))
-            count += 1
-    return count

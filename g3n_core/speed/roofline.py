@@ -20,6 +20,7 @@ from torch import nn
 
 from ..sparsity import text_decoder
 from .ple_mmap import MappedPerLayerEmbedding
+from .prepack import PackedLinear, pack_weight, packed_linear
 from .quantize import int8_linear, quantize_rows
 from .sparse_ffn import RowTable, SparseDecodeMLP
 
@@ -68,6 +69,8 @@ def _module_bytes(module: nn.Module, seen: set[int], active_fraction: float) -> 
         table = module.table if isinstance(module, MappedPerLayerEmbedding) else module.weight
         scale = sum(_tensor_bytes(b) for b in module.buffers(recurse=False))
         return table.shape[1] * table.element_size() + scale  # one row per token
+    if isinstance(module, PackedLinear):
+        return module.packed_bytes()
     if isinstance(module, RowTable):
         return round((_tensor_bytes(module.rows) + _tensor_bytes(module.scale)) * active_fraction)
     total = 0
@@ -157,6 +160,10 @@ def _matvec_layouts(weights: list[torch.Tensor], x: torch.Tensor, int8: bool):
         yield "int8pack", lambda: [int8_linear(x, q, s) for q, s in weights]
         return
     yield "linear", lambda: [F.linear(x, w) for w in weights]
+    if x.device.type == "cpu" and x.dtype == torch.bfloat16:
+        packed = [pack_weight(w) for w in weights]
+        yield "oneDNN-packed", lambda: [packed_linear(x, p) for p in packed]
+        del packed
     for i, w in enumerate(weights):
         weights[i] = w.t().contiguous()  # [in, out]: the layout the sparse FFN uses for down_proj
     yield "x @ w(in x out)", lambda: [x @ w for w in weights]
