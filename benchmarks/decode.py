@@ -14,6 +14,7 @@ sparse; bytes read per token and the fraction of the roofline reached. Writes ev
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 import torch
@@ -26,9 +27,11 @@ from benchmarks.profiling import profile_decode
 from benchmarks.report import available_memory_gb, machine, write_result
 from benchmarks.timing import median, paired_ratio, timed_generate
 from g3n_core import load_model, parse_variant_spec
+from g3n_core.sparsity import text_layers
 from g3n_core.speed.roofline import Roofline, decode_bytes_per_token, measure_matvec, measure_stream_read
 
 PLAIN = "plain transformers"
+YARDSTICK = "plain transformers, eager attention (yardstick)"
 CPU_VARIANTS = (
     "ple=mmap prepack=true",
     "ple=mmap sparse_ffn=true",
@@ -57,15 +60,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_models(args: argparse.Namespace, specs: list[str]) -> dict:
-    """Plain transformers first, then each variant through load_model: name -> (model, generate kwargs, loaded)."""
-    models = {PLAIN: (load_plain(args.model, args.dtype, args.device, args.attn), {}, None)}
-    for spec in specs:
-        fields = f"{args.model} dtype={args.dtype} device={args.device} towers=text"
-        fields += "" if "attn=" in spec else f" attn={args.attn}"
-        loaded = load_model(parse_variant_spec(f"{fields} {spec}"))
-        models[spec] = (loaded.model, loaded.extras.get("generate_kwargs", {}), loaded)
-    return models
+def variant_of(args: argparse.Namespace, spec: str):
+    """The Variant a spec names, completed with the run's model, dtype, device, attention and text-only towers."""
+    fields = f"{args.model} dtype={args.dtype} device={args.device} towers=text"
+    fields += "" if "attn=" in spec else f" attn={args.attn}"
+    return parse_variant_spec(f"{fields} {spec}")
 
 
 def measure_bandwidth(args: argparse.Namespace, specs: list[str]) -> dict:
@@ -79,67 +78,76 @@ def measure_bandwidth(args: argparse.Namespace, specs: list[str]) -> dict:
     return result
 
 
-def check_fidelity(models: dict, ids: torch.Tensor, args: argparse.Namespace) -> dict:
-    """Greedy tokens and teacher-forced logits of each variant against plain transformers, plus the eager yardstick."""
-    plain, _, _ = models[PLAIN]
-    with torch.inference_mode():
-        base_tokens = timed_generate(plain, ids, args.new_tokens).tokens
-    base_logits = teacher_forced_logits(plain, ids, base_tokens[: args.forced_steps])
-    rows = {}
-    for name, (model, kwargs, _) in models.items():
-        if name == PLAIN:
-            continue
-        tokens = timed_generate(model, ids, args.new_tokens, **kwargs).tokens
-        logits = teacher_forced_logits(model, ids, base_tokens[: args.forced_steps])
-        rows[name] = {"tokens": compare_tokens(tokens, base_tokens), "logits": compare_logits(logits, base_logits)}
-    if args.attn != "eager":
-        eager = load_plain(args.model, args.dtype, args.device, "eager")
-        tokens = timed_generate(eager, ids, args.new_tokens).tokens
-        logits = teacher_forced_logits(eager, ids, base_tokens[: args.forced_steps])
-        rows[f"{PLAIN}, eager attention (yardstick)"] = {"tokens": compare_tokens(tokens, base_tokens), "logits": compare_logits(logits, base_logits)}
-        del eager
-    return rows
+def reference(plain, ids: torch.Tensor, args: argparse.Namespace) -> tuple[list[int], torch.Tensor]:
+    """Plain transformers' greedy tokens and its teacher-forced logits on them."""
+    tokens = timed_generate(plain, ids, args.new_tokens).tokens
+    return tokens, teacher_forced_logits(plain, ids, tokens[: args.forced_steps])
 
 
-def time_decode(models: dict, ids: torch.Tensor, args: argparse.Namespace) -> dict:
-    """Decode tokens/s per model over interleaved rounds (the order rotates each round)."""
-    names = list(models)
-    for name in names:  # warm-up: first-call allocations, lazy page-ins, compilation
-        model, kwargs, _ = models[name]
-        timed_generate(model, ids, min(8, args.new_tokens), **kwargs)
-    speeds: dict[str, list[float]] = {name: [] for name in names}
-    prefill: dict[str, list[float]] = {name: [] for name in names}
+def fidelity_of(model, kwargs: dict, ids: torch.Tensor, base: tuple[list[int], torch.Tensor], args: argparse.Namespace) -> dict:
+    """Greedy tokens and teacher-forced logits of one model against plain transformers'."""
+    base_tokens, base_logits = base
+    tokens = timed_generate(model, ids, args.new_tokens, **kwargs).tokens
+    logits = teacher_forced_logits(model, ids, base_tokens[: args.forced_steps])
+    return {"tokens": compare_tokens(tokens, base_tokens), "logits": compare_logits(logits, base_logits)}
+
+
+def time_against_plain(plain, model, kwargs: dict, ids: torch.Tensor, args: argparse.Namespace) -> tuple[dict, list[float], list[float]]:
+    """Decode tokens/s of a variant and of plain transformers in alternating order, round after round."""
+    timed_generate(model, ids, min(8, args.new_tokens), **kwargs)  # warm-up: page-ins, allocations, compilation
+    speeds: dict[str, list[float]] = {"plain": [], "ours": []}
+    first: dict[str, list[float]] = {"plain": [], "ours": []}
     for round_index in range(args.rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            model, kwargs, _ = models[name]
-            timing = timed_generate(model, ids, args.new_tokens, **kwargs)
-            speeds[name].append(timing.decode_tokens_per_s)
-            prefill[name].append(timing.prefill_s)
-            print(f"  round {round_index + 1}: {name:44s} {timing.decode_tokens_per_s:7.2f} tokens/s", flush=True)
-    return {
-        name: {
-            "decode_tokens_per_s": median(speeds[name]),
-            "rounds": speeds[name],
-            "first_token_s": median(prefill[name]),
-            "ratio_to_plain": paired_ratio(speeds[name], speeds[PLAIN]),
-        }
-        for name in names
-    }
+        pair = [("plain", plain, {}), ("ours", model, kwargs)]
+        for who, runner, extra in pair if round_index % 2 == 0 else pair[::-1]:
+            timing = timed_generate(runner, ids, args.new_tokens, **extra)
+            speeds[who].append(timing.decode_tokens_per_s)
+            first[who].append(timing.prefill_s)
+        print(f"  round {round_index + 1}: plain {speeds['plain'][-1]:6.2f}  ours {speeds['ours'][-1]:6.2f} tokens/s", flush=True)
+    row = {"decode_tokens_per_s": median(speeds["ours"]), "rounds": speeds["ours"], "plain_rounds": speeds["plain"],
+           "first_token_s": median(first["ours"]), "ratio_to_plain": paired_ratio(speeds["ours"], speeds["plain"])}
+    return row, speeds["plain"], first["plain"]
 
 
-def rooflines(models: dict, speeds: dict, bandwidth: dict, args: argparse.Namespace) -> dict:
-    """Bytes per token of each model and the fraction of both bandwidth bounds its decode speed reaches."""
-    context = args.prompt_tokens + args.new_tokens // 2
-    rows = {}
-    for name, (model, _, loaded) in models.items():
-        counted = decode_bytes_per_token(model, context)
-        int8 = loaded is not None and loaded.variant.quant == "int8"
-        matvec = bandwidth.get("int8_matvec_gbps", bandwidth["matvec_gbps"]) if int8 else bandwidth["matvec_gbps"]
-        kernel = bandwidth.get("int8_matvec_kernel", bandwidth["matvec_kernel"]) if int8 else bandwidth["matvec_kernel"]
-        roof = Roofline(counted.total, bandwidth["stream_gbps"], matvec, kernel, speeds[name]["decode_tokens_per_s"])
-        rows[name] = {**roof.to_dict(), "bytes": counted.to_dict()}
-    return rows
+def roofline_of(model, tokens_per_s: float, bandwidth: dict, int8: bool, args: argparse.Namespace) -> dict:
+    """Bytes per token of a model and the fraction of both bandwidth bounds its decode speed reaches."""
+    counted = decode_bytes_per_token(model, args.prompt_tokens + args.new_tokens // 2)
+    prefix = "int8_" if int8 and "int8_matvec_gbps" in bandwidth else ""
+    roof = Roofline(counted.total, bandwidth["stream_gbps"], bandwidth[prefix + "matvec_gbps"], bandwidth[prefix + "matvec_kernel"], tokens_per_s)
+    return {**roof.to_dict(), "bytes": counted.to_dict()}
+
+
+def run_variants(plain, specs: list[str], ids: torch.Tensor, args: argparse.Namespace, result: dict) -> None:
+    """One variant in memory at a time beside plain transformers: fidelity, paired timing, roofline, profile."""
+    base = reference(plain, ids, args)
+    timed_generate(plain, ids, min(8, args.new_tokens))  # warm-up
+    plain_rounds: list[float] = []
+    plain_first: list[float] = []
+    for spec in specs:
+        print(f"\n== {spec}: loading ...", flush=True)
+        loaded = load_model(variant_of(args, spec))
+        model, kwargs = loaded.model, loaded.extras.get("generate_kwargs", {})
+        result["fidelity"][spec] = fidelity_of(model, kwargs, ids, base, args)
+        result["decode"][spec], rounds, firsts = time_against_plain(plain, model, kwargs, ids, args)
+        plain_rounds += rounds
+        plain_first += firsts
+        if "bandwidth" in result:
+            speed = result["decode"][spec]["decode_tokens_per_s"]
+            result["roofline"][spec] = roofline_of(model, speed, result["bandwidth"], loaded.variant.quant == "int8", args)
+        if args.profile:
+            print(f"\n== profile: {spec}\n{profile_decode(model, ids, **kwargs)}")
+        del loaded, model, kwargs
+        gc.collect()
+    plain_row = {"decode_tokens_per_s": median(plain_rounds), "rounds": plain_rounds, "first_token_s": median(plain_first), "ratio_to_plain": 1.0}
+    result["decode"] = {PLAIN: plain_row, **result["decode"]}
+    if "bandwidth" in result:
+        result["roofline"] = {PLAIN: roofline_of(plain, median(plain_rounds), result["bandwidth"], False, args), **result["roofline"]}
+    if args.attn != "eager" and not any("attn=eager" in spec for spec in specs):  # an eager variant already is one
+        eager = load_plain(args.model, args.dtype, args.device, "eager")
+        result["fidelity"][YARDSTICK] = fidelity_of(eager, {}, ids, base, args)
+        del eager
+    if args.profile:
+        print(f"\n== profile: {PLAIN}\n{profile_decode(plain, ids)}")
 
 
 def print_summary(result: dict) -> None:
@@ -156,7 +164,8 @@ def print_summary(result: dict) -> None:
     if result.get("ffn"):
         ffn = result["ffn"]
         print(f"\n== FFN of the {len(ffn['layers'])} sparse layers at decode: dense {ffn['dense_ms']:.1f} ms, "
-              f"sparse {ffn['sparse_ms']:.1f} ms, ratio {ffn['ratio']:.2f} (target <= 0.50)")
+              f"sparse {ffn['sparse_ms']:.1f} ms, ratio {ffn['ratio']:.2f} (target <= 0.50); "
+              f"outputs bitwise equal in {ffn['bitwise_equal_layers']} of {len(ffn['layers'])} layers")
     if result.get("roofline"):
         bw = result["bandwidth"]
         print(f"\n== roofline: streaming read {bw['stream_gbps']:.1f} GB/s, best matvec {bw['matvec_gbps']:.1f} GB/s ({bw['matvec_kernel']})"
@@ -219,22 +228,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_bandwidth:
         print("\n== measuring read bandwidth ...", flush=True)
         result["bandwidth"] = measure_bandwidth(args, specs)
-    print("\n== loading plain transformers and the variants ...", flush=True)
-    models = load_models(args, specs)
+    print("\n== loading plain transformers ...", flush=True)
+    plain = load_plain(args.model, args.dtype, args.device, args.attn)
     ids = fixed_prompt(args.prompt_tokens, device=args.device)
-    print("== checking tokens and logits ...", flush=True)
-    result["fidelity"] = check_fidelity(models, ids, args)
-    print("== timing decode ...", flush=True)
-    result["decode"] = time_decode(models, ids, args)
-    sparse = [loaded for _, _, loaded in models.values() if loaded and loaded.extras.get("sparse_ffn_layers") and loaded.variant.quant == "none"]
-    if sparse:  # dense against sparse at the same kernels when there is such a variant
-        chosen = min(sparse, key=lambda loaded: loaded.variant.prepack)
-        result["ffn"] = {"variant": chosen.variant.name, **time_ffn_layers(models[PLAIN][0], chosen.model, ids, rounds=max(3, args.rounds))}
-    if "bandwidth" in result:
-        result["roofline"] = rooflines(models, result["decode"], result["bandwidth"], args)
-    if args.profile:
-        for name, (model, kwargs, _) in models.items():
-            print(f"\n== profile: {name}\n{profile_decode(model, ids, **kwargs)}")
+    result.update(fidelity={}, decode={}, roofline={})
+    run_variants(plain, specs, ids, args, result)
+    if any(layer.mlp.activation_sparsity > 0 for layer in text_layers(plain)):
+        print("\n== timing the sparse layers' FFN, dense and sparse ...", flush=True)
+        result["ffn"] = time_ffn_layers(plain, ids, rounds=max(3, args.rounds))
     print_summary(result)
     print(f"\nwrote {write_result('decode', result, args.out)}")
 

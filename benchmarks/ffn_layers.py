@@ -27,19 +27,20 @@ def capture_decode_inputs(model, input_ids: torch.Tensor, layers: list[int]) -> 
     return seen
 
 
-def time_ffn_layers(plain, ours, input_ids: torch.Tensor, rounds: int = 5) -> dict:
-    """Median seconds per sparse layer for the dense MLP and the sparse one, visiting all layers in turn.
+def time_ffn_layers(plain, input_ids: torch.Tensor, rounds: int = 5) -> dict:
+    """Median ms per sparse layer: plain transformers' dense MLP against a SparseDecodeMLP on the same weights.
 
-    All layers are cycled each round so a layer's weights are not still in the cache when it is timed.
+    The sparse modules are built from the plain model's own layers (up rows shared, down transposed
+    once), fed the MLP input each layer sees at the first decode step. All layers are cycled each
+    round so a layer's weights are not still in the cache when it is timed.
     """
-    layers = [i for i, layer in enumerate(text_layers(ours)) if isinstance(layer.mlp, SparseDecodeMLP)]
+    layers = [i for i, layer in enumerate(text_layers(plain)) if layer.mlp.activation_sparsity > 0]
     if not layers:
         return {}
     inputs = capture_decode_inputs(plain, input_ids, layers)
     dense = {i: text_layers(plain)[i].mlp for i in layers}
-    sparse = {i: text_layers(ours)[i].mlp for i in layers}
+    sparse = {i: SparseDecodeMLP(dense[i]) for i in layers}
     times: dict[str, dict[int, list[float]]] = {"dense": {i: [] for i in layers}, "sparse": {i: [] for i in layers}}
-    exact = {}
     with torch.inference_mode():
         for _ in range(rounds + 1):  # the first round warms up and is dropped
             for kind, modules in (("dense", dense), ("sparse", sparse)):
@@ -47,8 +48,7 @@ def time_ffn_layers(plain, ours, input_ids: torch.Tensor, rounds: int = 5) -> di
                     start = time.perf_counter()
                     modules[i](inputs[i])
                     times[kind][i].append(time.perf_counter() - start)
-        for i in layers:
-            exact[i] = bool(torch.equal(dense[i](inputs[i]), sparse[i](inputs[i])))
+        exact = {i: bool(torch.equal(dense[i](inputs[i]), sparse[i](inputs[i]))) for i in layers}
     per_layer = {
         i: {"dense_ms": 1e3 * median(times["dense"][i][1:]), "sparse_ms": 1e3 * median(times["sparse"][i][1:]), "bitwise_equal": exact[i]}
         for i in layers
@@ -61,4 +61,5 @@ def time_ffn_layers(plain, ours, input_ids: torch.Tensor, rounds: int = 5) -> di
         "sparse_ms": sparse_total,
         "ratio": sparse_total / dense_total,
         "active_fraction": {i: sparse[i].active_fraction() for i in layers},
+        "bitwise_equal_layers": sum(exact.values()),
     }

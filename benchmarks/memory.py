@@ -92,6 +92,8 @@ def compare_memory(model: str, dtype: str, device: str, variants: list[str], new
             rows[extra] = {"error": str(err)[-500:]}
             continue
         report["rss_ratio"] = report["after_generate"]["rss_mb"] / plain_rss
+        if "gpu_allocated_mb" in plain:  # on a GPU the weights that matter are the ones on the device
+            report["gpu_ratio"] = report["gpu_allocated_mb"] / plain["gpu_allocated_mb"]
         report["logits_identical"] = bool(torch.equal(logits, plain_logits))
         report["logits_max_abs_diff"] = float((logits - plain_logits).abs().max())
         rows[extra] = report
@@ -108,7 +110,9 @@ def print_memory(rows: dict) -> None:
         gen = row["after_generate"]
         ratio = f"{row['rss_ratio']:.2f}" if "rss_ratio" in row else "1.00"
         same = "" if "logits_identical" not in row else ("identical" if row["logits_identical"] else f"max diff {row['logits_max_abs_diff']:.3g}")
-        print(f"{label:32s} {row['after_load']['rss_mb']:9.0f} {gen['rss_mb']:9.0f} {gen['file_mb']:9.0f} {gen['anon_mb']:9.0f} {gen['peak_mb']:9.0f} {ratio:>6s}  {same}")
+        gpu = f"  GPU {row['gpu_allocated_mb']:.0f} MB (peak {row['gpu_peak_mb']:.0f})" if "gpu_allocated_mb" in row else ""
+        gpu += f" x{row['gpu_ratio']:.2f}" if "gpu_ratio" in row else ""
+        print(f"{label:32s} {row['after_load']['rss_mb']:9.0f} {gen['rss_mb']:9.0f} {gen['file_mb']:9.0f} {gen['anon_mb']:9.0f} {gen['peak_mb']:9.0f} {ratio:>6s}  {same}{gpu}")
 
 
 def main(argv: list[str] | None = None) -> None:

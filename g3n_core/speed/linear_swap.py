@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ..sparsity import text_decoder
+from .file_pages import release_file_pages
 
 
 def swap_linears(model: nn.Module, accept: Callable[[nn.Module], bool], make: Callable[[nn.Module], nn.Module]) -> int:
@@ -19,5 +20,6 @@ def swap_linears(model: nn.Module, accept: Callable[[nn.Module], bool], make: Ca
     for parent, name, child in slots:
         if accept(child):
             setattr(parent, name, make(child))
+            release_file_pages(child.parameters())  # one layer's copy at a time, not the whole model's, at the peak
             count += 1
     return count

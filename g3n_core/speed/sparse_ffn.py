@@ -21,6 +21,7 @@ from torch import nn
 from transformers.models.gemma3n.modeling_gemma3n import Gemma3nTextMLP
 
 from ..sparsity import text_layers
+from .file_pages import release_file_pages
 from .quantize import int8_linear, quantize_rows
 
 # At most this many tokens in one call take the gather path. Each token keeps its own ~5% of the
@@ -119,5 +120,6 @@ def enable_sparse_ffn(model: nn.Module) -> list[int]:
         if isinstance(mlp, SparseDecodeMLP) or mlp.activation_sparsity <= 0.0:
             continue
         layer.mlp = SparseDecodeMLP(mlp)
+        release_file_pages([mlp.down_proj.weight])  # read once for the transposed copy, never again
         swapped.append(index)
     return swapped
