@@ -46,7 +46,7 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
         with gr.Column(scale=1, min_width=260):
             system_prompt = gr.Textbox(h.DEFAULT_SYSTEM_PROMPT, label="System prompt", lines=3)
             with gr.Accordion("Generation settings", open=True):
-                max_new_tokens = gr.Slider(1, 2048, default_max_new_tokens(bench), step=1, label="Max new tokens")
+                max_new_tokens = gr.Slider(1, 2048, default_max_new_tokens(bench), step=1, label="Max new tokens", elem_id="max-new-tokens")
                 temperature = gr.Slider(0, 2, 0.0, step=0.05, label="Temperature", info="0 = greedy (repeatable)")
                 top_p = gr.Slider(0.05, 1, 0.95, step=0.01, label="Top-p")
                 top_k = gr.Slider(0, 200, 64, step=1, label="Top-k", info="0 = off")

@@ -1,0 +1,75 @@
+"""The page in headless Chromium (Debian's package; Playwright never downloads a browser).
+
+Screenshots go to artifacts/screenshots/ (git-ignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from app_fixtures import running_app, tiny_bench
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def url(tiny, tmp_path_factory):
+    with running_app(tiny_bench(tiny, tmp_path_factory.mktemp("runs"))) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run bash scripts/setup.sh --dev (it installs Debian's chromium)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#chatbot", timeout=60_000)
+    yield page
+    page.close()
+
+
+def _set_number(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_chat_with_an_image_streams_a_reply_with_stats(page):
+    assert "Random weights" in page.locator("#weights-banner").inner_text()
+    _set_number(page, "max-new-tokens", 60)
+    page.get_by_text("Image: shapes and colours").click()
+    page.locator("#chat-input img, #chat-input [data-testid='image']").first.wait_for(timeout=20_000)
+    page.locator("#chat-input textarea").press("Enter")
+
+    bot = page.locator("#chatbot .message.bot").first
+    bot.wait_for(timeout=60_000)
+    lengths: list[int] = []
+    deadline = time.time() + 90
+    while not page.get_by_text("prompt tokens").count():
+        lengths.append(len(bot.inner_text()))
+        assert time.time() < deadline, "the reply never finished"
+        time.sleep(0.03)
+    page.screenshot(path=str(SHOTS / "chat.png"), full_page=True)
+    partial = sorted({n for n in lengths if n > 0})
+    assert len(partial) >= 2, f"the reply arrived in one piece, not streamed: {lengths}"
+    assert page.locator("#chatbot .message.user img").count() >= 1  # the image shows in the user's turn
+    stats = page.get_by_text("prompt tokens").first.inner_text()
+    assert "first token" in stats and "tokens/s" in stats
