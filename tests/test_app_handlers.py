@@ -192,3 +192,17 @@ def test_default_model_order_and_offline_fallback_within_seconds():
     assert time.perf_counter() - started < 10
     variant, notes = startup_variant(build_parser().parse_args(["--attn", "eager"]), {"SPACE_ID": "me/space"})
     assert (variant.model, variant.attn, len(notes)) == ("tiny", "eager", 1)
+
+
+def test_loading_a_text_only_variant_reports_progress_and_refuses_images(bench, media):
+    from app.model_panel import load_from_panel
+
+    seen: list[float] = []
+    progress = lambda fraction, desc=None: seen.append(fraction)  # noqa: E731 - stands in for gr.Progress
+    variant, status, banner, table = load_from_panel(bench, "tiny", "eager", "float32", "cpu", [], NO_SLICE, "", "off", progress=progress)
+    assert variant.text_only and "tiny eager fp32 text-only" in status and "text only" in status
+    assert seen and seen[-1] == 1.0 and "Random weights" in banner
+    assert "vision tower" not in set(table["component"])
+    with pytest.raises(gr.Error, match="without the vision tower"):
+        list(h.stream_turn(bench, [], _turn("see?", media["image"]), variant, "", GenerationSettings(max_new_tokens=2)))
+    bench.cache.evict(variant)
