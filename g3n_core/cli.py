@@ -43,6 +43,7 @@ def add_variant_args(parser: argparse.ArgumentParser, towers: bool = True) -> No
 def variant_from_args(args: argparse.Namespace, towers: tuple[str, ...] | None = None):
     """The Variant the command-line knobs describe."""
     from .matformer.presets import parse_slice
+    from .sources import num_text_layers
     from .variant import Variant
 
     device = args.device or default_device()
@@ -55,7 +56,7 @@ def variant_from_args(args: argparse.Namespace, towers: tuple[str, ...] | None =
         device=device,
         towers=towers if towers is not None else ("vision", "audio"),
         sparsity=args.sparsity,
-        matformer=parse_slice(args.matformer) if args.matformer else None,
+        matformer=parse_slice(args.matformer, num_text_layers(args.model)) if args.matformer else None,
     )
 
 
