@@ -34,12 +34,10 @@ time.sleep(0.05)
 REPORT = "time.sleep(0.05)\nprint(peak[0])\n"
 
 BUILD = """
-import sys, torch
-from transformers import Gemma3nForConditionalGeneration
+import sys
+import g3n_core.builtin.checkpoint as checkpoint
 from g3n_core.builtin.checkpoint import write_tiny
 from g3n_core.builtin.configs import tiny_config
-from g3n_core.builtin.random_weights import fill_random_
-import g3n_core.builtin.checkpoint as checkpoint
 out, hidden, ffn = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 config = tiny_config()
 config.text_config.hidden_size = hidden
@@ -77,13 +75,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--ffn", type=int, default=8192)
-    parser.add_argument("--slice", default="ffn=4096;skip=5-9", help="the slice to export (parse_slice form)")
+    parser.add_argument("--slice", default=None, help="the slice to export, parse_slice form (default: half the FFN, skip 5-9)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         parent = Path(tmp) / "parent"
         subprocess.run([sys.executable, "-c", BUILD, str(parent), str(args.hidden), str(args.ffn)], cwd=ROOT, check=True)
         size = (parent / "model.safetensors").stat().st_size
-        slice_text = args.slice.replace("ffn=4096", f"ffn={args.ffn // 2}")
+        slice_text = args.slice or f"ffn={args.ffn // 2};skip=5-9"
         idle = _run(IDLE)
         streamed = _run(STREAMED, str(parent), str(Path(tmp) / "streamed"), slice_text) - idle
         naive = _run(NAIVE, str(parent), str(Path(tmp) / "naive"), slice_text) - idle

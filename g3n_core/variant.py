@@ -240,7 +240,10 @@ _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "fa
 
 
 def parse_variant_spec(spec: str) -> Variant:
-    """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'."""
+    """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'.
+
+    A MatFormer slice is 'matformer=E2B' (a preset) or 'ffn=... skip=...' (see docs/matformer.md).
+    """
     tokens = spec.replace(";", " ").split()
     data: dict[str, Any] = {}
     for token in tokens:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import weakref
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from matformer_cases import logits
 from safetensors import safe_open
 from safetensors.torch import load_file
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoModelForImageTextToText, AutoProcessor, Gemma3nForConditionalGeneration
 
 from g3n_core import MatformerSlice
 from g3n_core.builtin.checkpoint import ensure_tiny
@@ -34,7 +35,7 @@ def sliced(tiny):
     return slice_model(copy.deepcopy(tiny.model), SLICE)
 
 
-def _messages(media, *parts):
+def _messages(*parts):
     return [{"role": "user", "content": [*parts, {"type": "text", "text": "Describe what you get, in detail."}]}]
 
 
@@ -47,7 +48,7 @@ def test_stock_transformers_loads_the_export_and_matches_the_in_memory_slice(exp
     audio = {"type": "audio", "audio": str(media["audio"])}
     for parts in ((), (image, audio)):
         inputs = processor.apply_chat_template(
-            _messages(media, *parts), add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+            _messages(*parts), add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
         )
         assert torch.equal(logits(model, inputs), logits(sliced, inputs)), [p["type"] for p in parts]
     generated = model.generate(**inputs, max_new_tokens=5, min_new_tokens=5, do_sample=False)
@@ -170,3 +171,24 @@ def test_cli_size_and_presets_as_json(capsys):
     assert report["layers"] == 10 and len(report["ffn_profile"]) == 15
     assert main(["matformer", "presets", "--model", "tiny", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_sharded_parent_folder_gives_sharded_export_with_the_same_weights(tmp_path, exported):
+    parent = tmp_path / "sharded-parent"
+    Gemma3nForConditionalGeneration.from_pretrained(ensure_tiny()).save_pretrained(parent, max_shard_size="8MB")
+    for path in ensure_tiny().iterdir():
+        if not (parent / path.name).exists():
+            shutil.copyfile(path, parent / path.name)
+    shards = sorted(parent.glob("model-*.safetensors"))
+    assert len(shards) > 2
+    out = export_slice(str(parent), SLICE, tmp_path / "sharded-slice")
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    assert sorted(set(index["weight_map"].values())) == [p.name for p in shards]
+    written = {}
+    for shard in shards:
+        written.update(load_file(out / shard.name))
+    assert index["metadata"]["total_size"] == sum(t.numel() * t.element_size() for t in written.values())
+    single = load_file(exported / "model.safetensors")
+    assert set(written) == set(single) == set(index["weight_map"])
+    assert all(torch.equal(written[name], single[name]) for name in single)
+    assert AutoModelForImageTextToText.from_pretrained(out).config.text_config.num_hidden_layers == 10
