@@ -66,3 +66,7 @@ class SliceError(G3nError, ValueError):
         prefix = f"layer {layer}: " if layer is not None else ""
         super().__init__(prefix + message)
         self.layer = layer
+
+
+class ExportError(G3nError, ValueError):
+    """A checkpoint cannot be written: no weights to stream from, or the destination is not usable."""
