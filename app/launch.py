@@ -111,7 +111,7 @@ def launch_kwargs(args: argparse.Namespace, bench) -> dict:
         server_port=args.port,  # None: Gradio reads GRADIO_SERVER_PORT, else the first free port from 7860
         share=args.share,
         max_file_size=args.max_file_size,
-        allowed_paths=[str(bench.examples_dir)],
+        allowed_paths=[str(bench.examples_dir), str(Path(bench.results_root).resolve())],  # examples; run CSV/JSON and exports to download
         show_error=False,
         ssr_mode=False,
         theme=THEME,

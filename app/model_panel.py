@@ -17,7 +17,7 @@ from g3n_core import G3nError, LoadedModel, Variant
 from g3n_core.cli import default_dtype
 from g3n_core.info import describe
 from g3n_core.matformer.presets import lab_presets, parse_slice
-from g3n_core.sources import HUB_IDS
+from g3n_core.sources import HUB_IDS, num_text_layers
 from g3n_core.variant import ATTN_IMPLS, DTYPES
 
 from .feedback import progress_callback, readable_error
@@ -64,14 +64,15 @@ def variant_from_panel(
     bench: Workbench, model: str, attn: str, dtype: str, device: str, towers: list[str], preset: str, custom_slice: str, sparsity: str
 ) -> Variant:
     """The Variant the panel describes; a typed G3nError names the field that is wrong."""
+    model = check_model_choice(model, bench.model_roots)
     if preset in (None, "", NO_SLICE):
         matformer = None
     elif preset == CUSTOM_SLICE:
-        matformer = parse_slice(custom_slice) if (custom_slice or "").strip() else None
+        matformer = parse_slice(custom_slice, num_text_layers(model)) if (custom_slice or "").strip() else None
     else:
         matformer = parse_slice(preset)
     return Variant(
-        model=check_model_choice(model, bench.model_roots),
+        model=model,
         attn=attn,
         dtype=dtype,
         device=device,
@@ -165,7 +166,7 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
                 towers = gr.CheckboxGroup(["vision", "audio"], value=list(default.towers), label="Towers", info="Leave both off for a text-only model")
                 with gr.Row():
                     preset = gr.Dropdown(slice_choices(), value=NO_SLICE, label="MatFormer slice", info="Presets from the MatFormer Lab (for E4B)")
-                    custom = gr.Textbox(label="Custom slice", placeholder="ffn=8192*30;skip=20-24")
+                    custom = gr.Textbox(label="Custom slice", placeholder="ffn=8192,20-24:16384  or  ffn=256*14;skip=7")
                 sparsity = gr.Textbox(default.sparsity, label="Activation sparsity", info="default · off · 0.9 · 0.9@0-4 · one value per layer")
                 load = gr.Button("Load", variant="primary")
             with gr.Column(scale=1):

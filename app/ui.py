@@ -34,7 +34,7 @@ def build_demo(bench: Workbench, allow_url_media: bool = False) -> gr.Blocks:
             with gr.Tab("💬 Chat", id="chat"):
                 render_chat_tab(bench, variant_state, allow_url_media)
             with gr.Tab("📊 Compare", id="compare"):
-                compare_variants = render_compare_tab(bench)
+                known_variants, picker, runs = render_compare_tab(bench)
             with gr.Tab("🪆 MatFormer", id="matformer"):
-                render_matformer_tab(bench, compare_variants)
+                render_matformer_tab(bench, known_variants, picker)
     return demo

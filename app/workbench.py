@@ -40,8 +40,12 @@ def make_workbench(
     cache: ModelCache | None = None,
     notes: list[str] | None = None,
 ) -> Workbench:
-    """A Workbench (a fresh ModelCache unless one is given); the launch model's own folder is always an allowed model root."""
-    roots = tuple(Path(r).resolve() for r in model_roots)
+    """A Workbench (a fresh ModelCache unless one is given).
+
+    Allowed model folders: `model_roots`, the launch model's own folder, and the MatFormer exports
+    this app writes (<results_root>/exports).
+    """
+    roots = tuple(Path(r).resolve() for r in model_roots) + ((Path(results_root) / "exports").resolve(),)
     if Path(variant.model).is_dir():
         roots += (Path(variant.model).resolve(),)
     return Workbench(

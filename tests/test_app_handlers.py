@@ -157,8 +157,12 @@ def test_examples_are_small_local_files_the_model_accepts(bench):
 def test_panel_builds_variants_and_names_bad_fields(bench):
     variant = variant_from_panel(bench, "tiny", "eager", "float32", "cpu", [], NO_SLICE, "", "off")
     assert (variant.attn, variant.towers, variant.sparsity, variant.matformer) == ("eager", (), "off", None)
-    custom = variant_from_panel(bench, "tiny", "sdpa", "float32", "cpu", ["vision"], CUSTOM_SLICE, "ffn=256*14;skip=14", "default")
-    assert custom.matformer.skip == (14,) and custom.matformer.ffn == (256,) * 14
+    custom = variant_from_panel(bench, "tiny", "sdpa", "float32", "cpu", ["vision"], CUSTOM_SLICE, "ffn=256*14;skip=7", "default")
+    assert custom.matformer.skip == (7,) and custom.matformer.ffn == (256,) * 14
+    rule = variant_from_panel(bench, "tiny", "sdpa", "float32", "cpu", [], CUSTOM_SLICE, "ffn=256,3-4:512", "default")
+    assert rule.matformer.ffn == (256, 256, 256, 512, 512) + (256,) * 10
+    with pytest.raises(VariantError, match="matformer.*E4B"):
+        variant_from_panel(bench, "tiny", "sdpa", "float32", "cpu", [], "E2B", "", "default")  # a Lab preset needs E4B's 35 layers
     with pytest.raises(VariantError, match="attn"):
         variant_from_panel(bench, "tiny", "flash_attention_2", "float32", "cpu", [], NO_SLICE, "", "default")
 
@@ -194,15 +198,19 @@ def test_default_model_order_and_offline_fallback_within_seconds():
     assert (variant.model, variant.attn, len(notes)) == ("tiny", "eager", 1)
 
 
-def test_loading_a_text_only_variant_reports_progress_and_refuses_images(bench, media):
+def test_loading_a_sliced_text_only_variant_reports_progress_chats_and_refuses_images(bench, media):
     from app.model_panel import load_from_panel
 
     seen: list[float] = []
     progress = lambda fraction, desc=None: seen.append(fraction)  # noqa: E731 - stands in for gr.Progress
-    variant, status, banner, table = load_from_panel(bench, "tiny", "eager", "float32", "cpu", [], NO_SLICE, "", "off", progress=progress)
-    assert variant.text_only and "tiny eager fp32 text-only" in status and "text only" in status
+    variant, status, banner, table = load_from_panel(bench, "tiny", "eager", "float32", "cpu", [], CUSTOM_SLICE, "ffn=256*14;skip=7", "off", progress=progress)
+    assert variant.text_only and variant.matformer.skip == (7,)
+    assert "tiny eager fp32 text-only mf:custom" in status and "text only" in status
     assert seen and seen[-1] == 1.0 and "Random weights" in banner
     assert "vision tower" not in set(table["component"])
+    assert bench.cache.get(variant).text_config.num_hidden_layers == 14
+    text_steps = list(h.stream_turn(bench, [], _turn("hello"), variant, "", GenerationSettings(max_new_tokens=3)))
+    assert text_steps[-1][2].new_tokens >= 1
     with pytest.raises(gr.Error, match="without the vision tower"):
         list(h.stream_turn(bench, [], _turn("see?", media["image"]), variant, "", GenerationSettings(max_new_tokens=2)))
     bench.cache.evict(variant)
