@@ -28,7 +28,7 @@ from .feedback import progress_callback, readable_error
 from .model_panel import human_bytes, human_count
 from .workbench import Workbench
 
-EDITOR_COLUMNS = ["layer", "attention", "kv", "parent width", "width", "skip"]
+EDITOR_COLUMNS = ["layer", "attn", "kv", "parent", "width", "skip"]
 ZIP_LIMIT_BYTES = 512 * 2**20  # larger exports stay on the server only
 CUSTOM = "custom"
 NO_FIT = "does not fit"
@@ -80,7 +80,7 @@ def lab_chart(selected: str | None = None) -> go.Figure:
         )
     )
     figure.update_layout(
-        title="MatFormer Lab: published MMLU vs effective parameters (hover for each preset)",
+        title="MatFormer Lab: MMLU vs effective parameters",
         xaxis_title="effective parameters (billions, Lab)",
         yaxis_title="MMLU, pretrained (%)",
         height=380,
@@ -93,7 +93,7 @@ def lab_chart(selected: str | None = None) -> go.Figure:
 def editor_rows(model: str, slc: MatformerSlice | None) -> pd.DataFrame:
     """One editable row per parent layer: its attention type and KV role, parent width, sliced width, skipped."""
     rows = [
-        {"layer": r["layer"], "attention": r["attention"], "kv": r["kv"], "parent width": r["parent_width"],
+        {"layer": r["layer"], "attn": r["attention"], "kv": r["kv"], "parent": r["parent_width"],
          "width": r["width"] if not r["skipped"] else r["parent_width"], "skip": r["skipped"]}
         for r in ffn_profile(model, slc)
     ]
@@ -256,7 +256,7 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             editor = gr.Dataframe(
-                editor0, label="Per-layer FFN width and skips (edit width / skip)", interactive=True,
+                editor0, label="Per layer: FFN width and skip (editable)", interactive=True,
                 datatype=["number", "str", "str", "number", "number", "bool"], static_columns=[0, 1, 2, 3],
                 max_height=430, column_widths=["11%", "17%", "18%", "20%", "18%", "16%"], elem_id="slice-editor",
             )
