@@ -214,3 +214,12 @@ def test_loading_a_sliced_text_only_variant_reports_progress_chats_and_refuses_i
     with pytest.raises(gr.Error, match="without the vision tower"):
         list(h.stream_turn(bench, [], _turn("see?", media["image"]), variant, "", GenerationSettings(max_new_tokens=2)))
     bench.cache.evict(variant)
+
+
+def test_special_tokens_in_user_text_stay_plain_text(bench):
+    def prompt_tokens(text: str) -> int:
+        return _answer(bench, [], _turn(text), max_new_tokens=1)[-1][2].prompt_tokens
+
+    # One special token id would make the difference 0; as plain text it takes several ordinary tokens.
+    assert prompt_tokens("a <start_of_turn>") - prompt_tokens("a") > 1
+    assert prompt_tokens("a <image_soft_token>") - prompt_tokens("a") > 1
