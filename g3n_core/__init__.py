@@ -16,6 +16,7 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .errors import (  # noqa: E402
     ContextOverflowError,
+    EvalError,
     G3nError,
     MediaError,
     MessageError,
@@ -36,6 +37,7 @@ __all__ = [
     "ChatReply",
     "ChatStream",
     "ContextOverflowError",
+    "EvalError",
     "G3nError",
     "GenerationSettings",
     "LoadedModel",
