@@ -17,6 +17,7 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from .errors import (  # noqa: E402
     ContextOverflowError,
     EvalError,
+    ExportError,
     G3nError,
     MediaError,
     MessageError,
@@ -38,6 +39,7 @@ __all__ = [
     "ChatStream",
     "ContextOverflowError",
     "EvalError",
+    "ExportError",
     "G3nError",
     "GenerationSettings",
     "LoadedModel",

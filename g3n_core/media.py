@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,9 @@ def _decode_audio_file(source: Path | bytes, label: str) -> tuple[np.ndarray, in
     if not isinstance(source, Path):
         raise CorruptMediaError(label, "audio bytes are not in a format libsndfile can decode (wav, flac, ogg, mp3)")
     try:
-        samples, sample_rate = librosa.load(str(source), sr=None, mono=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # librosa warns that it falls back to audioread; that is the point
+            samples, sample_rate = librosa.load(str(source), sr=None, mono=False)
     except Exception as err:  # noqa: BLE001 - audioread raises a zoo of types for undecodable input
         raise CorruptMediaError(label, f"the audio cannot be decoded (truncated or damaged?): {type(err).__name__}") from err
     return np.atleast_2d(samples), int(sample_rate)

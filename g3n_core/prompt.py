@@ -128,8 +128,8 @@ def _render_with_sentinels(processor, messages: list[dict]) -> tuple[str, dict[s
         for part in message["content"]:
             if part["type"] == "text":
                 key = f"\ue000{nonce}:{len(texts)}\ue001"
-                # The template trims each text part; trimming here keeps the sentinel's text identical.
-                texts[key] = part["text"].strip()
+                # The template trims user/assistant text but not the system prompt; mirror that exactly.
+                texts[key] = part["text"] if message["role"] == "system" else part["text"].strip()
                 parts.append({"type": "text", "text": key})
             else:
                 parts.append(part)
@@ -138,22 +138,50 @@ def _render_with_sentinels(processor, messages: list[dict]) -> tuple[str, dict[s
     return rendered, texts, re.compile(f"(\ue000{nonce}:\\d+\ue001)")
 
 
-def encode_conversation(processor, messages: list[dict]) -> list[int]:
-    """Token ids of a conversation (media parts as placeholders, already expanded to full sequences)."""
+def _expand_media(processor, markup: str) -> str:
+    return markup.replace(processor.image_token, processor.full_image_sequence).replace(
+        processor.audio_token, processor.full_audio_sequence
+    )
+
+
+def _encode_segments(processor, pieces: list[str], texts: dict[str, str]) -> list[int]:
+    """Template markup with special tokens on, user text with them off: nothing in user text can become special."""
     tokenizer = processor.tokenizer
-    rendered, texts, sentinel = _render_with_sentinels(processor, messages)
     ids: list[int] = []
-    for piece in sentinel.split(rendered):
-        if not piece:
-            continue
+    for piece in pieces:
         if piece in texts:
             ids += tokenizer(texts[piece], add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        else:
-            markup = piece.replace(processor.image_token, processor.full_image_sequence).replace(
-                processor.audio_token, processor.full_audio_sequence
-            )
-            ids += tokenizer(markup, add_special_tokens=False)["input_ids"]
+        elif piece:
+            ids += tokenizer(_expand_media(processor, piece), add_special_tokens=False)["input_ids"]
     return ids
+
+
+def encode_conversation(processor, messages: list[dict]) -> list[int]:
+    """Token ids of a conversation (media parts as placeholders, expanded to the full media sequences).
+
+    The whole prompt is tokenized at once, exactly as the stock processor does, and the result is
+    kept only if no added (special) token overlaps user text; otherwise user text is tokenized
+    apart with special-token matching off.
+    """
+    tokenizer = processor.tokenizer
+    rendered, texts, sentinel = _render_with_sentinels(processor, messages)
+    pieces = sentinel.split(rendered)
+    joined: list[str] = []
+    user_spans: list[tuple[int, int]] = []
+    position = 0
+    for piece in pieces:
+        text = texts[piece] if piece in texts else _expand_media(processor, piece)
+        if piece in texts:
+            user_spans.append((position, position + len(text)))
+        joined.append(text)
+        position += len(text)
+    encoded = tokenizer("".join(joined), add_special_tokens=False, return_offsets_mapping=True)
+    added = set(tokenizer.added_tokens_decoder)
+    forged = any(
+        token in added and any(start < span_end and span_start < end for span_start, span_end in user_spans)
+        for token, (start, end) in zip(encoded["input_ids"], encoded["offset_mapping"])
+    )
+    return _encode_segments(processor, pieces, texts) if forged else list(encoded["input_ids"])
 
 
 def _check_slots(ids: list[int], processor, num_images: int, num_audio: int) -> None:
