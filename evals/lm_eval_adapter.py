@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 
@@ -47,6 +48,8 @@ class G3nLM(TemplateLM):
     def __init__(self, variant: Variant | str | None = None, loaded=None, device: str | None = None, **kwargs: Any):
         super().__init__()
         fields = {k: v for k, v in kwargs.items() if k not in LM_EVAL_ONLY_ARGS}
+        if device and device.startswith("cuda") and not torch.cuda.is_available():
+            device = None  # lm-eval's CLI asks for cuda:0 by default; like its hf model, fall back to the CPU
         if loaded is None:
             if isinstance(variant, Variant):
                 chosen = variant.replace(device=device) if device else variant

@@ -96,11 +96,14 @@ def _scatter(points: pd.DataFrame, x: str, x_title: str, x_higher: bool, title: 
         fig.update_layout(title=f"{title} (no variant has both numbers yet)")
         return fig
     front = pareto_front(points, x, "accuracy", x_higher)
-    fig.add_trace(go.Scatter(x=points[x], y=points["accuracy"], mode="markers+text", text=points["variant"], textposition="top center", name="variants", marker={"size": 11}))
+    fig.add_trace(go.Scatter(x=points[x], y=points["accuracy"], mode="markers+text", text=points["variant"], textposition="top center", name="variants", marker={"size": 11}, cliponaxis=False))
     best = points[front].sort_values(x)
     fig.add_trace(go.Scatter(x=best[x], y=best["accuracy"], mode="lines+markers", name="Pareto front", line={"dash": "dash"}, marker={"size": 15, "symbol": "circle-open"}))
     tasks = int(points["tasks"].iloc[0])
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=f"mean accuracy ({tasks} tasks)", template="plotly_white")
+    low, high = float(points[x].min()), float(points[x].max())
+    pad = 0.15 * (high - low) or 0.15 * abs(high) or 1.0  # room for the labels at both ends
+    fig.update_xaxes(range=[low - pad, high + pad])
     return fig
 
 

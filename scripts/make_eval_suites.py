@@ -16,12 +16,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from math import gcd
 from pathlib import Path
 
+import librosa
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_suites import image_qa, short_answer, speech, text_mc  # noqa: E402
@@ -68,8 +67,7 @@ def synthesise(text: str, path: Path) -> float:
         wav = Path(tmp) / "speech.wav"
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
         audio, rate = sf.read(wav, dtype="float32")
-    step = gcd(rate, SAMPLE_RATE)
-    audio = resample_poly(audio, SAMPLE_RATE // step, rate // step).astype(np.float32)
+    audio = librosa.resample(audio, orig_sr=rate, target_sr=SAMPLE_RATE).astype(np.float32)
     sf.write(path, np.clip(audio, -1, 1), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     return len(audio) / SAMPLE_RATE
 
