@@ -16,6 +16,7 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .errors import (  # noqa: E402
     ContextOverflowError,
+    EvalError,
     ExportError,
     G3nError,
     MediaError,
@@ -37,6 +38,7 @@ __all__ = [
     "ChatReply",
     "ChatStream",
     "ContextOverflowError",
+    "EvalError",
     "ExportError",
     "G3nError",
     "GenerationSettings",

@@ -188,7 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    return run_handler(build_parser().parse_args(argv))
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """Run a parsed command's handler: typed errors print one line (exit 2), other failures exit 1."""
     try:
         return args.handler(args)
     except G3nError as err:
