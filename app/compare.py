@@ -40,12 +40,22 @@ def suggested_variants(bench: Workbench) -> dict[str, Variant]:
     return variants
 
 
+def variant_label(chosen: dict[str, Variant], variant: Variant) -> str:
+    """The variant's name, numbered when a different variant already has it (names shorten long knobs)."""
+    label, n = variant.name, 1
+    while label in chosen and chosen[label] != variant:
+        n += 1
+        label = f"{variant.name} #{n}"
+    return label
+
+
 def add_variant(chosen: dict[str, Variant], variant: Variant, selected: list[str] | None = None) -> tuple[dict, gr.Dropdown]:
-    """`variant` added to the known variants and to the selection (kept to the first six)."""
-    chosen = {**chosen, variant.name: variant}
+    """`variant` added to the known variants and to the selection (the last six kept)."""
+    label = variant_label(chosen, variant)
+    chosen = {**chosen, label: variant}
     selected = [n for n in (selected or []) if n in chosen]
-    if variant.name not in selected:
-        selected.append(variant.name)
+    if label not in selected:
+        selected.append(label)
     return chosen, gr.Dropdown(choices=list(chosen), value=selected[-MAX_VARIANTS:], multiselect=True)
 
 
@@ -86,15 +96,28 @@ def new_run_dir(root: Path, variants: list[Variant]) -> Path:
     return Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{len(variants)}-variants"
 
 
-def results_view(df: pd.DataFrame, run_dir: Path) -> tuple:
-    """What the page shows for a results table: comparison table, one figure per chart, CSV+JSON files."""
-    from evals.report import charts, comparison_table
-    from evals.results import export
+def page_charts(df: pd.DataFrame) -> dict[str, go.Figure]:
+    """evals' charts of a results table, laid out for the page, in CHARTS order."""
+    from evals.report import charts
 
     figures = charts(df)
+    return {name: _styled(name, figures.get(name)) for name in CHARTS}
+
+
+def results_view(df: pd.DataFrame, run_dir: Path) -> tuple:
+    """What the page shows for a results table: comparison table, one plot per chart, CSV+JSON files."""
+    from evals.report import comparison_table
+    from evals.results import export
+
     csv, js = export(df, run_dir)
     table = comparison_table(df).reset_index()
-    return (table, *(_styled(name, figures.get(name)) for name in CHARTS), [str(csv), str(js)])
+    # A chart with nothing to draw (its measurement was not picked) is hidden rather than shown as empty axes.
+    plots = [gr.Plot(value=fig, visible=_has_data(fig)) for fig in page_charts(df).values()]
+    return (table, *plots, [str(csv), str(js)])
+
+
+def _has_data(figure: go.Figure) -> bool:
+    return any(trace.x is not None and len(trace.x) > 0 for trace in figure.data)
 
 
 def _styled(name: str, figure: go.Figure | None) -> go.Figure:
@@ -119,9 +142,11 @@ def run_comparison(
     tasks: list[str],
     measures: list[str],
     limit: float,
+    repeats: float = 5,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
     """Run the selected variants x tasks x measurements with evals; (table, charts..., files, run list)."""
+    from evals.measure import MeasureSettings
     from evals.runner import run
 
     variants = picked_variants(chosen, names)
@@ -130,8 +155,8 @@ def run_comparison(
     run_dir = new_run_dir(bench.results_root, variants)
     try:
         # Its own cache: the memory measurement loads each variant afresh, without evicting the chat's models.
-        df = run(variants, list(tasks), run_dir, measures=list(measures), limit=int(limit) or None,
-                 cache=ModelCache(), progress=progress_callback(progress))
+        df = run(variants, list(tasks), run_dir, measures=list(measures), limit=int(limit) or None, cache=ModelCache(),
+                 measure_settings=MeasureSettings(repeats=int(repeats)), progress=progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err
     return (*results_view(df, run_dir), runs_dropdown(bench, str(run_dir)))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import gradio as gr
 
 from .chat_tab import render_chat_tab
+from .compare import runs_dropdown
 from .compare_tab import render_compare_tab
 from .matformer_tab import render_matformer_tab
 from .model_panel import render_model_panel
@@ -37,4 +40,5 @@ def build_demo(bench: Workbench, allow_url_media: bool = False) -> gr.Blocks:
                 known_variants, picker, runs = render_compare_tab(bench)
             with gr.Tab("🪆 MatFormer", id="matformer"):
                 render_matformer_tab(bench, known_variants, picker)
+        demo.load(partial(runs_dropdown, bench), None, [runs], queue=False, api_visibility="undocumented")
     return demo

@@ -73,3 +73,48 @@ def test_chat_with_an_image_streams_a_reply_with_stats(page):
     assert page.locator("#chatbot .message.user img").count() >= 1  # the image shows in the user's turn
     stats = page.get_by_text("prompt tokens").first.inner_text()
     assert "first token" in stats and "tokens/s" in stats
+
+
+def _only(page, group_id: str, wanted: list[str]) -> None:
+    """Leave exactly `wanted` ticked in a CheckboxGroup."""
+    for box in page.locator(f"#{group_id} label").all():
+        name = box.inner_text().strip()
+        checkbox = box.locator("input[type=checkbox]")
+        if checkbox.is_checked() != any(name.startswith(w) for w in wanted):
+            checkbox.click()
+
+
+def test_two_variant_comparison_shows_progress_then_charts(page):
+    page.get_by_role("tab", name="📊 Compare").click()
+    assert len(page.locator("#compare-variants .token").all()) == 2  # the launch variant and one change of it
+    _only(page, "compare-tasks", ["builtin_mc"])
+    _only(page, "compare-measures", ["latency"])
+    _set_number(page, "compare-limit", 2)
+    _set_number(page, "compare-repeats", 1)
+    page.locator("#compare-run").click()
+    page.locator(".progress-text, .progress-level, .eta-bar").first.wait_for(timeout=30_000)
+    saw_progress = page.locator(".progress-level-inner").count() > 0 or page.locator(".progress-text").count() > 0
+    chart = page.locator("#chart-accuracy_vs_decode .js-plotly-plot")
+    chart.wait_for(timeout=180_000)
+    time.sleep(1)
+    page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+    assert saw_progress
+    assert "Pareto front" in chart.inner_text()
+    assert page.locator("#compare-table").inner_text().count("tiny") >= 2
+    files = page.locator("#compare-files").inner_text().replace("\n", "")
+    assert "results.csv" in files and "results.json" in files
+    assert not page.locator("#chart-memory .js-plotly-plot").is_visible()  # memory was not measured: no empty chart
+
+
+def test_matformer_tab_shows_a_lab_preset_for_e4b(page):
+    page.get_by_role("tab", name="🪆 MatFormer").click()
+    page.get_by_label("Parent model").fill("e4b-shape")
+    page.get_by_label("Parent model").press("Enter")
+    page.get_by_text("35 of 35 layers").wait_for(timeout=120_000)
+    page.get_by_label("Start from preset").click()
+    page.get_by_role("option", name="E2B", exact=True).click()
+    page.locator("#slice-summary").get_by_text("E2B").first.wait_for(timeout=60_000)
+    time.sleep(1)
+    page.screenshot(path=str(SHOTS / "matformer.png"), full_page=True)
+    summary = page.locator("#slice-summary").inner_text()
+    assert "30 of 35 layers" in summary and "MMLU 50.9" in summary
