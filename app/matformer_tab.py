@@ -254,11 +254,11 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
         with gr.Column(scale=2):
             lab = gr.Plot(lab_chart(), show_label=False)
     with gr.Row(equal_height=False):
-        with gr.Column(scale=2):
+        with gr.Column(scale=1):
             editor = gr.Dataframe(
                 editor0, label="Per layer: FFN width and skip (editable)", interactive=True,
                 datatype=["number", "str", "str", "number", "number", "bool"], static_columns=[0, 1, 2, 3],
-                max_height=430, column_widths=["11%", "17%", "18%", "20%", "18%", "16%"], elem_id="slice-editor",
+                max_height=430, column_widths=["95px", "85px", "100px", "100px", "90px", "95px"], elem_id="slice-editor",
             )
             with gr.Row():
                 check = gr.Button("Show slice", variant="primary", elem_id="slice-show")
@@ -266,7 +266,7 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
                 export = gr.Button("Export checkpoint", elem_id="slice-export")
             export_note = gr.Markdown(elem_id="slice-export-note")
             archive = gr.File(label="Checkpoint (zip)", visible=False, interactive=False)
-        with gr.Column(scale=3):
+        with gr.Column(scale=1):
             summary = gr.Markdown(summary0, elem_id="slice-summary")
             profile = gr.Plot(profile0, show_label=False, elem_id="slice-profile")
 
