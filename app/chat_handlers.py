@@ -111,8 +111,9 @@ def model_messages(history: History, system_prompt: str = "") -> list[dict]:
 
 
 def format_stats(reply: ChatReply) -> str:
-    """One line: prompt tokens, time to first token, decode speed."""
-    return f"{reply.prompt_tokens} prompt tokens · first token {reply.ttft_s:.2f} s · {reply.tokens_per_s:.1f} tokens/s"
+    """One line: prompt tokens, time to first token, decode speed (and whether it was stopped)."""
+    line = f"{reply.prompt_tokens} prompt tokens · first token {reply.ttft_s:.2f} s · {reply.tokens_per_s:.1f} tokens/s"
+    return line + (" · stopped" if reply.finish_reason == "cancelled" else "")
 
 
 def stats_message(reply: ChatReply, variant: Variant) -> dict:
@@ -184,11 +185,14 @@ def stream_turn(
     system_prompt: str,
     settings: GenerationSettings,
     progress: Callable[[float, str], None] | None = None,
+    session: str | None = None,
 ) -> Iterator[tuple[History, str, ChatReply | None]]:
     """Answer `turn` after `history`: yields (conversation so far, reply text so far, final reply or None).
 
-    Bad input raises a gr.Error before anything is yielded. Closing the iterator (Gradio's stop
-    button, a client cancelling) cancels g3n_core's ChatStream, so the model is free within a token.
+    Bad input raises a gr.Error before anything is yielded. The session's stop button
+    (`bench.streams.stop(session)`) ends the reply early, which then finishes with its stats;
+    closing the iterator (an API client cancelling) also cancels g3n_core's ChatStream, so either
+    way the model is free within a token.
     """
     loaded = loaded_model(bench, variant, progress)
     try:
@@ -197,10 +201,16 @@ def stream_turn(
         raise readable_error(err) from err
     base = [*history, turn]
     text = ""
-    with contextlib.closing(_pieces(stream)) as pieces:
-        for piece in pieces:
-            text += piece
-            yield [*base, {"role": "assistant", "content": text}], text, None
+    if session is not None:
+        bench.streams.started(session, stream)
+    try:
+        with contextlib.closing(_pieces(stream)) as pieces:
+            for piece in pieces:
+                text += piece
+                yield [*base, {"role": "assistant", "content": text}], text, None
+    finally:
+        if session is not None:
+            bench.streams.finished(session, stream)
     reply = stream.reply
     for warning in reply.warnings:
         gr.Warning(escape(warning))
@@ -243,7 +253,8 @@ def respond(
     top_p: float,
     top_k: float,
     seed: float,
-    progress: gr.Progress = gr.Progress(),
+    progress: gr.Progress | None = None,
+    session: str | None = None,
 ) -> Iterator[tuple[History, History]]:
     """Stream the reply to `turn` into the chatbot and the session's history (both outputs, every step).
 
@@ -254,7 +265,8 @@ def respond(
         return
     try:
         settings = settings_from_ui(max_new_tokens, temperature, top_p, top_k, seed)
-        with contextlib.closing(stream_turn(bench, history, turn, variant, system_prompt, settings, progress_callback(progress))) as steps:
+        steps = stream_turn(bench, history, turn, variant, system_prompt, settings, progress_callback(progress), session)
+        with contextlib.closing(steps):
             for conversation, _, _ in steps:
                 yield conversation, conversation
     except G3nError as err:

@@ -54,21 +54,35 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
     settings = [system_prompt, max_new_tokens, temperature, top_p, top_k, seed]
 
     generate = dict(concurrency_id=bench.chat_concurrency_id, concurrency_limit=bench.concurrency_limit, api_visibility="undocumented")
-    respond = on_gpu(partial(h.respond, bench))
-    unlock = dict(fn=h.finish_turn, outputs=[textbox], queue=False, api_visibility="undocumented")
+    ui = dict(queue=False, api_visibility="undocumented")
 
-    submitted = textbox.submit(h.start_turn, [textbox, history], [chatbot, pending, textbox], queue=False, api_visibility="undocumented")
-    answer = submitted.then(respond, [history, pending, variant_state, *settings], [chatbot, history], **generate)
-    answer.then(**unlock)
+    # Closures rather than functools.partial: Gradio passes gr.Request only to functions whose type hints it can read.
+    def start_turn(message: dict, history: h.History, request: gr.Request):
+        bench.streams.new_turn(request.session_hash)
+        return h.start_turn(message, history)
 
-    retried = chatbot.retry(h.retry_turn, [history], [chatbot, history, pending], queue=False, api_visibility="undocumented")
-    retry_answer = retried.then(respond, [history, pending, variant_state, *settings], [chatbot, history], **generate)
-    retry_answer.then(**unlock)
+    def retry_turn(history: h.History, request: gr.Request):
+        bench.streams.new_turn(request.session_hash)
+        return h.retry_turn(history)
 
-    textbox.stop(None, None, None, cancels=[answer, retry_answer], api_visibility="undocumented")
-    chatbot.undo(h.undo_turn, [history], [chatbot, history, textbox], queue=False, api_visibility="undocumented")
-    chatbot.clear(lambda: [], None, [history], queue=False, api_visibility="undocumented")
-    chatbot.example_select(h.example_message, None, [textbox], queue=False, api_visibility="undocumented")
+    def respond(history, turn, variant, system_prompt, max_new_tokens, temperature, top_p, top_k, seed, request: gr.Request, progress=gr.Progress()):
+        yield from h.respond(bench, history, turn, variant, system_prompt, max_new_tokens, temperature, top_p, top_k, seed, progress, request.session_hash)
+
+    def stop(request: gr.Request) -> None:
+        bench.streams.stop(request.session_hash)
+
+    respond = on_gpu(respond)
+    unlock = dict(fn=h.finish_turn, outputs=[textbox], **ui)
+    submitted = textbox.submit(start_turn, [textbox, history], [chatbot, pending, textbox], **ui)
+    submitted.then(respond, [history, pending, variant_state, *settings], [chatbot, history], **generate).then(**unlock)
+    retried = chatbot.retry(retry_turn, [history], [chatbot, history, pending], **ui)
+    retried.then(respond, [history, pending, variant_state, *settings], [chatbot, history], **generate).then(**unlock)
+    # Stop ends the reply through its ChatStream (it then finishes with its stats) instead of cancelling the
+    # Gradio event, whose cancellation can race the last streamed update and blank the chat.
+    textbox.stop(stop, None, None, **ui)
+    chatbot.undo(h.undo_turn, [history], [chatbot, history, textbox], **ui)
+    chatbot.clear(lambda: [], None, [history], **ui)
+    chatbot.example_select(h.example_message, None, [textbox], **ui)
 
     # The API: /chat takes {"text", "files"} (+ optional settings) and returns the reply text;
     # /history returns the caller's own conversation. Both run on the caller's session state.

@@ -9,6 +9,7 @@ from g3n_core import MediaPolicy, ModelCache, Variant
 
 from .examples import EXAMPLES_DIR
 from .safety import media_policy
+from .streams import SessionStreams
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Workbench:
     model_roots: tuple[Path, ...] = ()
     concurrency_limit: int = 2  # chat requests running at once per model group: one decoding, one preparing
     notes: list[str] = field(default_factory=list)  # said once at start-up, e.g. "hub unreachable: fell back to tiny"
+    streams: SessionStreams = field(default_factory=SessionStreams)  # replies in flight, for each session's stop button
 
     @property
     def chat_concurrency_id(self) -> str:

@@ -75,6 +75,28 @@ def test_chat_with_an_image_streams_a_reply_with_stats(page):
     assert "first token" in stats and "tokens/s" in stats
 
 
+
+def test_stop_button_ends_a_long_reply_and_the_chat_keeps_working(page):
+    _set_number(page, "max-new-tokens", 1900)
+    box = page.locator("#chat-input textarea")
+    box.fill("Tell me a very long story")
+    box.press("Enter")
+    bot = page.locator("#chatbot .message.bot").first
+    bot.wait_for(timeout=60_000)
+    page.locator("#chat-input .stop-button").click()
+    stats = page.get_by_text("prompt tokens").first
+    stats.wait_for(timeout=20_000)  # far sooner than 1900 tokens: the reply ended where it was stopped
+    assert "stopped" in stats.inner_text()
+    stopped_at = len(bot.inner_text())
+    time.sleep(1.0)
+    assert len(bot.inner_text()) == stopped_at, "the reply kept streaming after stop"
+    _set_number(page, "max-new-tokens", 4)
+    box.fill("And a short one")
+    box.press("Enter")
+    page.get_by_text("prompt tokens").nth(1).wait_for(timeout=60_000)  # the model was free again
+    assert page.locator("#chatbot .message.user").count() == 2
+
+
 def _only(page, group_id: str, wanted: list[str]) -> None:
     """Leave exactly `wanted` ticked in a CheckboxGroup."""
     for box in page.locator(f"#{group_id} label").all():

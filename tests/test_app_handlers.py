@@ -104,6 +104,20 @@ def test_closing_the_stream_cancels_generation_and_frees_the_model(bench):
     assert _answer(bench, [], _turn("next"))[-1][2].finish_reason in ("stop", "length")
 
 
+def test_the_sessions_stop_button_ends_its_own_reply_with_stats(bench):
+    steps = h.respond(bench, [], _turn("Tell a long story"), bench.default_variant, "", **{**SHORT, "max_new_tokens": 1500}, session="A")
+    other = h.respond(bench, [], _turn("Another session"), bench.default_variant, "", **SHORT, session="B")
+    next(steps), next(steps)
+    assert bench.streams.stop("A")
+    *_, (conversation, _) = steps  # the reply finishes at once, with its stats
+    assert "stopped" in conversation[-1]["metadata"]["title"] and "stopped by you" in conversation[-1]["content"]
+    assert "stopped" not in list(other)[-1][0][-1]["metadata"]["title"]  # B's reply was not touched
+    bench.streams.new_turn("C")
+    assert not bench.streams.stop("C")  # stop before the reply started: it ends as soon as it starts
+    *_, (conversation, _) = h.respond(bench, [], _turn("queued"), bench.default_variant, "", **{**SHORT, "max_new_tokens": 1500}, session="C")
+    assert conversation[-1]["metadata"]["title"].endswith("stopped")
+
+
 @pytest.mark.parametrize("kind", ["garbage_image", "truncated_audio", "empty_video"])
 def test_bad_media_is_a_readable_error_and_the_next_turn_works(bench, media, kind):
     with pytest.raises(gr.Error) as caught:
