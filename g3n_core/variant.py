@@ -6,6 +6,7 @@ Invalid values fail at construction with a `VariantError` naming the field.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -189,7 +190,7 @@ class Variant:
         if self.matformer is not None:
             parts.append(f"mf:{self.matformer.label}")
         if self.sparsity != "default":
-            parts.append(f"sp:{self.sparsity if len(self.sparsity) <= 12 else 'custom'}")
+            parts.append(f"sp:{self.sparsity if len(self.sparsity) <= 12 else _short_hash(self.sparsity)}")
         parts += [flag for flag, on in (("sparse-ffn", self.sparse_ffn), ("compile", self.compile)) if on]
         parts += [f"ple:{self.ple}"] if self.ple != "resident" else []
         parts += [f"kv:{self.kv_cache}"] if self.kv_cache != "dynamic" else []
@@ -234,6 +235,11 @@ class Variant:
     def from_json(cls, text: str) -> Variant:
         """Inverse of `to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def _short_hash(text: str) -> str:
+    """A stable 6-character tag, so long settings still give distinct names."""
+    return "custom-" + hashlib.sha1(text.encode()).hexdigest()[:6]
 
 
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
