@@ -37,9 +37,10 @@ def test_variants_are_added_from_specs_and_counted(bench):
     known, dropdown, box = c.add_spec(known, [], "tiny attn=eager sparsity=0.9 towers=text")
     assert box == "" and dropdown.value == ["tiny eager fp32 text-only sp:0.9"]
     known, dropdown, _ = c.add_spec(known, dropdown.value, "tiny sparsity=0.9@0-4")
-    known, dropdown, _ = c.add_spec(known, dropdown.value, "tiny sparsity=0.5@0-4")  # same short name, another variant
-    assert dropdown.value[1:] == ["tiny sdpa fp32 sp:custom", "tiny sdpa fp32 sp:custom #2"]
-    assert known["tiny sdpa fp32 sp:custom #2"].sparsity.startswith("0.5@")
+    known, dropdown, _ = c.add_spec(known, dropdown.value, "tiny sparsity=0.5@0-4")  # long settings: hashed, still distinct
+    first, second = dropdown.value[1:]
+    assert first != second and first.startswith("tiny sdpa fp32 sp:custom-") and second.startswith("tiny sdpa fp32 sp:custom-")
+    assert known[second].sparsity.startswith("0.5@")
     with pytest.raises(gr.Error, match="attn"):
         c.add_spec(known, [], "tiny attn=bogus")
     with pytest.raises(gr.Error, match="2 to 6"):
