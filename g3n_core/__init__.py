@@ -16,6 +16,8 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .errors import (  # noqa: E402
     ContextOverflowError,
+    EvalError,
+    ExportError,
     G3nError,
     MediaError,
     MessageError,
@@ -36,6 +38,8 @@ __all__ = [
     "ChatReply",
     "ChatStream",
     "ContextOverflowError",
+    "EvalError",
+    "ExportError",
     "G3nError",
     "GenerationSettings",
     "LoadedModel",

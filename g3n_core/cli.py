@@ -35,7 +35,7 @@ def add_variant_args(parser: argparse.ArgumentParser, towers: bool = True) -> No
     parser.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: float32 for tiny on CPU, else bfloat16)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--sparsity", default="default", help="default, off, 0.9, 0.9@0-9, or one value per layer")
-    parser.add_argument("--matformer", default=None, help="MatFormer preset (E2B, E2.98B-layer, ...) or 'ffn=...;skip=...'")
+    parser.add_argument("--matformer", default=None, help="MatFormer preset (E2B, E2.98B-layer, ...) or 'ffn=...;skip=...' (docs/matformer.md)")
     if towers:
         parser.add_argument("--towers", default=None, help="comma list of vision,audio (default: what the inputs need)")
 
@@ -43,6 +43,7 @@ def add_variant_args(parser: argparse.ArgumentParser, towers: bool = True) -> No
 def variant_from_args(args: argparse.Namespace, towers: tuple[str, ...] | None = None):
     """The Variant the command-line knobs describe."""
     from .matformer.presets import parse_slice
+    from .sources import num_text_layers
     from .variant import Variant
 
     device = args.device or default_device()
@@ -55,7 +56,7 @@ def variant_from_args(args: argparse.Namespace, towers: tuple[str, ...] | None =
         device=device,
         towers=towers if towers is not None else ("vision", "audio"),
         sparsity=args.sparsity,
-        matformer=parse_slice(args.matformer) if args.matformer else None,
+        matformer=parse_slice(args.matformer, num_text_layers(args.model)) if args.matformer else None,
     )
 
 
@@ -187,7 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    return run_handler(build_parser().parse_args(argv))
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """Run a parsed command's handler: typed errors print one line (exit 2), other failures exit 1."""
     try:
         return args.handler(args)
     except G3nError as err:

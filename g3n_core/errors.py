@@ -66,3 +66,11 @@ class SliceError(G3nError, ValueError):
         prefix = f"layer {layer}: " if layer is not None else ""
         super().__init__(prefix + message)
         self.layer = layer
+
+
+class EvalError(G3nError, ValueError):
+    """An evaluation cannot run as asked: unknown task or measurement, a dataset that cannot be read, a bad results folder."""
+
+
+class ExportError(G3nError, ValueError):
+    """A checkpoint cannot be written: no weights to stream from, or the destination is not usable."""

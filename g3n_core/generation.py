@@ -156,9 +156,13 @@ class ChatStream:
         self._cancel.set()
 
     def __iter__(self):
-        for piece in self._streamer:
-            self._pieces.append(piece)
-            yield piece
+        try:
+            for piece in self._streamer:
+                self._pieces.append(piece)
+                yield piece
+        except GeneratorExit:
+            self.cancel()  # the consumer went away (a closed page): free the model at once
+            raise
         self._thread.join()
         if self._error is not None:
             raise self._error

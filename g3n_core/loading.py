@@ -160,6 +160,12 @@ def _load_weights(variant: Variant, config: Gemma3nConfig, progress: Progress):
         with quiet_transformers():
             return _from_pretrained(variant, config, path).eval(), shape_processor(), path
     if source.is_shape:
+        if variant.matformer is not None:
+            # Random weights: build the slice's shape directly rather than the whole parent and cut
+            # it down, which would need the parent's memory (e4b-shape: ~16 GB) first.
+            from .matformer.slicing import plan_slice, slice_config
+
+            config = slice_config(config, plan_slice(config.text_config, variant.matformer))
         progress(0.2, f"building {source.name} with random weights")
         model = build_shape_model(source.name, variant.text_only, variant.torch_dtype, config)
         return model, shape_processor(), None
@@ -175,7 +181,7 @@ def _load_weights(variant: Variant, config: Gemma3nConfig, progress: Progress):
 
 
 def _apply_slice(model, variant: Variant, progress: Progress):
-    if variant.matformer is None:
+    if variant.matformer is None or classify(variant.model).is_shape:  # shapes are built sliced
         return model
     from .matformer.slicing import slice_model
 

@@ -6,6 +6,7 @@ Invalid values fail at construction with a `VariantError` naming the field.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 
 from .errors import ModelSourceError, SliceError, VariantError
 from .matformer.spec import MatformerSlice
-from .sources import classify, num_text_layers
+from .sources import classify, num_text_layers, read_config
 from .sparsity import check_layer_count, format_sparsity, parse_sparsity
 
 ATTN_IMPLS = ("eager", "sdpa", "flex_attention", "flash_attention_2")
@@ -125,6 +126,13 @@ class Variant:
             raise VariantError("matformer", f"expected a MatformerSlice, got {type(self.matformer).__name__}")
         if self.matformer is not None and self.matformer.is_empty and self.matformer.preset is None:
             self._set("matformer", None)
+        if self.matformer is not None and self.parent_layers() is not None:
+            from .matformer.slicing import check_slice
+
+            try:
+                check_slice(read_config(classify(self.model)).text_config, self.matformer)
+            except SliceError as err:
+                raise VariantError("matformer", str(err)) from err
 
     def parent_layers(self) -> int | None:
         """Text layers of the parent checkpoint, when known without network."""
@@ -193,7 +201,7 @@ class Variant:
         if self.matformer is not None:
             parts.append(f"mf:{self.matformer.label}")
         if self.sparsity != "default":
-            parts.append(f"sp:{self.sparsity if len(self.sparsity) <= 12 else 'custom'}")
+            parts.append(f"sp:{self.sparsity if len(self.sparsity) <= 12 else _short_hash(self.sparsity)}")
         parts += [flag for flag, on in (("sparse-ffn", self.sparse_ffn), ("compile", self.compile), ("prepack", self.prepack)) if on]
         parts += [f"ple:{self.ple}"] if self.ple != "resident" else []
         parts += [f"kv:{self.kv_cache}"] if self.kv_cache != "dynamic" else []
@@ -240,11 +248,19 @@ class Variant:
         return cls.from_dict(json.loads(text))
 
 
+def _short_hash(text: str) -> str:
+    """A stable 6-character tag, so long settings still give distinct names."""
+    return "custom-" + hashlib.sha1(text.encode()).hexdigest()[:6]
+
+
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def parse_variant_spec(spec: str) -> Variant:
-    """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'."""
+    """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'.
+
+    A MatFormer slice is 'matformer=E2B' (a preset) or 'ffn=... skip=...' (see docs/matformer.md).
+    """
     tokens = spec.replace(";", " ").split()
     data: dict[str, Any] = {}
     for token in tokens:
@@ -261,13 +277,28 @@ def parse_variant_spec(spec: str) -> Variant:
             if value.lower() not in _BOOL_WORDS:
                 raise VariantError(key, f"expected true/false, got {value!r}")
             data[key] = _BOOL_WORDS[value.lower()]
-        elif key == "matformer":
-            from .matformer.presets import parse_slice
-
-            data[key] = parse_slice(value)
         else:
             data[key] = value
+    _parse_slice_tokens(data)
     return Variant.from_dict(data)
+
+
+def _parse_slice_tokens(data: dict[str, Any]) -> None:
+    """matformer=PRESET|ffn=...;skip=..., or ffn=... / skip=... as tokens of their own; parsed last, since a
+    rule such as ffn=8192 needs the model's layer count."""
+    from .matformer.presets import parse_slice, slice_from_parts
+
+    ffn, skip = data.pop("ffn", None), data.pop("skip", None)
+    if "matformer" not in data and ffn is None and skip is None:
+        return
+    parent = num_text_layers(data.get("model", "tiny"))
+    try:
+        if "matformer" in data:
+            data["matformer"] = parse_slice(data["matformer"], parent)
+        else:
+            data["matformer"] = slice_from_parts(ffn, skip, parent)
+    except SliceError as err:
+        raise VariantError("matformer", str(err)) from err
 
 
 def variant_fields() -> list[str]:

@@ -16,7 +16,7 @@ if [ "$dev" = 1 ]; then
   if ! command -v chromium >/dev/null 2>&1 || ! command -v ffmpeg >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then sudo_=""; else sudo_="sudo"; fi
     $sudo_ apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium ffmpeg espeak-ng sox >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium fonts-noto-color-emoji ffmpeg espeak-ng sox >/dev/null
   fi
 else
   .venv/bin/python -m pip install -q -r requirements.txt

@@ -88,3 +88,15 @@ def media(tmp_path_factory) -> dict[str, Path]:
     files["empty_video"] = root / "empty.mp4"
     files["empty_video"].write_bytes(b"")
     return files
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch CPU thread for a module: tiny's small matmuls gain nothing from two threads, and on a
+    busy machine two OpenMP threads contend badly. Restores the previous count afterwards."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 import torch
@@ -43,9 +42,7 @@ def test_random_weights_are_seeded_and_exercise_every_path():
 
 def test_tiny_cli_writes_the_released_layout_and_stock_transformers_generates(tmp_path, media):
     out = tmp_path / "tiny"
-    start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "g3n_core", "tiny", "--out", str(out)], check=True, capture_output=True)
-    assert time.perf_counter() - start < 60
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "processor_config.json",
                  "chat_template.jinja", "generation_config.json"):
         assert (out / name).is_file(), name
@@ -81,12 +78,3 @@ def test_our_prompt_ids_match_the_stock_processor(tiny, media):
         add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
     assert ours["input_ids"].tolist() == stock["input_ids"].tolist()
     assert torch.allclose(ours["pixel_values"], stock["pixel_values"])
-
-
-def test_tiny_forward_with_one_image_is_fast(tiny, media):
-    prepared = prepare_prompt(tiny, [{"role": "user", "content": [{"type": "image", "image": str(media["image"])}, {"type": "text", "text": "hi"}]}], 1)
-    with torch.no_grad():
-        tiny.model(**prepared.inputs)  # warm-up
-        start = time.perf_counter()
-        tiny.model(**prepared.inputs)
-    assert time.perf_counter() - start < 2.0

@@ -69,3 +69,10 @@ def test_spec_parsing_rejects_bad_booleans():
     with pytest.raises(VariantError) as caught:
         parse_variant_spec("tiny compile=maybe")
     assert caught.value.field == "compile"
+
+
+def test_long_settings_still_give_distinct_names():
+    a = Variant(sparsity=",".join(["0.5"] * 5 + ["0"] * 10))
+    b = Variant(sparsity=",".join(["0.6"] * 5 + ["0"] * 10))
+    assert a.name != b.name and a.name.startswith("tiny sdpa fp32 sp:custom-")
+    assert a.name == Variant(sparsity=a.sparsity).name

@@ -91,8 +91,57 @@ def _ints(text: str) -> list[int]:
     return values
 
 
-def parse_slice(text: str) -> MatformerSlice:
-    """A preset key/name, or 'ffn=W,W,...[;skip=I,J-K]' with widths in kept-layer order ('8192*20' repeats)."""
+def slice_by_rule(parent_layers: int, width: int, overrides: dict[int, int] | None = None, skip=(), preset: str | None = None) -> MatformerSlice:
+    """'`width` everywhere, except these parent layers at their own width', minus `skip` (all indices are the parent's)."""
+    overrides = overrides or {}
+    skipped = set(skip)
+    for layer in sorted(overrides):
+        if not 0 <= layer < parent_layers:
+            raise SliceError(f"no such layer: the parent has layers 0-{parent_layers - 1}", layer=layer)
+        if layer in skipped:
+            raise SliceError("a width is given for a layer the slice skips; drop one of the two", layer=layer)
+    ffn = tuple(overrides.get(i, width) for i in range(parent_layers) if i not in skipped)
+    return MatformerSlice(ffn=ffn, skip=tuple(skip), preset=preset)
+
+
+def _parse_ffn(text: str, skip: tuple[int, ...], parent_layers: int | None) -> tuple[int, ...] | None:
+    """Widths in kept-layer order from 'W,W,W*5,...', or from a rule 'W,20-24:W2,30:W3' (parent layer indices)."""
+    tokens = [t for t in text.replace(" ", ",").split(",") if t]
+    rules = [t for t in tokens if ":" in t]
+    plain = [t for t in tokens if ":" not in t]
+    uniform = not rules and len(plain) == 1 and "*" not in plain[0]
+    if not rules and not uniform:
+        return tuple(_ints(",".join(plain)))
+    if parent_layers is None:
+        raise SliceError(f"ffn={text!r} is a rule ('W' or 'W,I-J:W2'), which needs the parent's layer count; name the model, or list one width per kept layer")
+    if len(plain) != 1 or "*" in plain[0]:
+        raise SliceError(f"ffn={text!r}: a rule has one default width and 'layers:width' overrides, e.g. 8192,20-24:16384")
+    overrides: dict[int, int] = {}
+    for rule in rules:
+        layers, width = rule.split(":", 1)
+        for layer in _ints(layers):
+            overrides[layer] = int(width)
+    return slice_by_rule(parent_layers, int(plain[0]), overrides, skip).ffn
+
+
+def slice_from_parts(ffn: str | None, skip: str | None, parent_layers: int | None = None, preset: str | None = None) -> MatformerSlice:
+    """A slice from the --ffn and --skip texts (see `parse_slice` for their forms)."""
+    try:
+        skipped = tuple(_ints(skip or ""))
+        widths = _parse_ffn(ffn, skipped, parent_layers) if ffn else None
+    except SliceError:
+        raise
+    except ValueError as err:
+        raise SliceError(f"cannot read slice ffn={ffn!r} skip={skip!r}: {err}") from err
+    return MatformerSlice(ffn=widths, skip=skipped, preset=preset)
+
+
+def parse_slice(text: str, parent_layers: int | None = None) -> MatformerSlice:
+    """A preset key/name, or 'ffn=...[;skip=I,J-K]'.
+
+    ffn is one width per kept layer ('8192*20' repeats), or a rule over parent layers: '8192' (every
+    layer), '8192,20-24:16384' (8192 everywhere, layers 20-24 at 16384); rules need `parent_layers`.
+    """
     text = text.strip()
     if "=" not in text:
         return find_preset(text).to_slice()
@@ -100,9 +149,4 @@ def parse_slice(text: str) -> MatformerSlice:
     unknown = set(parts) - {"ffn", "skip"}
     if unknown:
         raise SliceError(f"unknown slice keys {sorted(unknown)}; write ffn=W,W,...;skip=I,J")
-    try:
-        ffn = tuple(_ints(parts["ffn"])) if "ffn" in parts else None
-        skip = tuple(_ints(parts.get("skip", "")))
-    except ValueError as err:
-        raise SliceError(f"cannot read slice {text!r}: {err}") from err
-    return MatformerSlice(ffn=ffn, skip=skip)
+    return slice_from_parts(parts.get("ffn"), parts.get("skip"), parent_layers)

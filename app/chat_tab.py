@@ -1,0 +1,101 @@
+"""The Chat tab's layout and event wiring; the logic is in chat_handlers."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import gradio as gr
+
+from . import chat_handlers as h
+from .examples import chat_examples
+from .safety import refuse_url_files
+from .workbench import Workbench
+from .zerogpu import on_gpu
+
+
+def default_max_new_tokens(bench: Workbench) -> int:
+    """512 for a real checkpoint; 128 when the launch model talks random-weight gibberish anyway."""
+    return 128 if bench.cache.get(bench.default_variant).random_weights else 512
+
+
+def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: bool) -> None:
+    """Chatbot, multimodal textbox (files + microphone), settings column, and the /chat and /history APIs."""
+    history = gr.State([])  # this session's conversation; never read back from the browser
+    pending = gr.State(None)  # the user message being answered
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(
+                label="Conversation",
+                height=520,
+                examples=chat_examples(bench.examples_dir),
+                placeholder="**Ask about text, images, audio or video.** Attach files with 📎, record with 🎙️, or start from an example.",
+                buttons=["copy", "copy_all"],
+                feedback_options=None,
+                elem_id="chatbot",
+            )
+            textbox = gr.MultimodalTextbox(
+                placeholder="Type a message, attach images / audio / video, or record…",
+                file_types=["image", "audio", "video"],
+                file_count="multiple",
+                sources=["upload", "microphone"],
+                show_label=False,
+                autofocus=True,
+                elem_id="chat-input",
+            )
+            refuse_url_files(textbox, allow_url_media)
+        with gr.Column(scale=1, min_width=260):
+            system_prompt = gr.Textbox(h.DEFAULT_SYSTEM_PROMPT, label="System prompt", lines=3)
+            with gr.Accordion("Generation settings", open=True):
+                max_new_tokens = gr.Slider(1, 2048, default_max_new_tokens(bench), step=1, label="Max new tokens", elem_id="max-new-tokens")
+                temperature = gr.Slider(0, 2, 0.0, step=0.05, label="Temperature", info="0 = greedy (repeatable)")
+                top_p = gr.Slider(0.05, 1, 0.95, step=0.01, label="Top-p")
+                top_k = gr.Slider(0, 200, 64, step=1, label="Top-k", info="0 = off")
+                seed = gr.Number(0, label="Seed", precision=0)
+    settings = [system_prompt, max_new_tokens, temperature, top_p, top_k, seed]
+
+    generate = dict(concurrency_id=bench.chat_concurrency_id, concurrency_limit=bench.concurrency_limit, api_visibility="undocumented")
+    ui = dict(queue=False, api_visibility="undocumented")
+
+    # Closures rather than functools.partial: Gradio passes gr.Request only to functions whose type hints it can read.
+    def start_turn(message: dict, history: h.History, request: gr.Request):
+        bench.streams.new_turn(request.session_hash)
+        return h.start_turn(message, history)
+
+    def retry_turn(history: h.History, request: gr.Request):
+        bench.streams.new_turn(request.session_hash)
+        return h.retry_turn(history)
+
+    def respond(history, turn, variant, system_prompt, max_new_tokens, temperature, top_p, top_k, seed, request: gr.Request, progress=gr.Progress()):
+        yield from h.respond(bench, history, turn, variant, system_prompt, max_new_tokens, temperature, top_p, top_k, seed, progress, request.session_hash)
+
+    def stop(request: gr.Request) -> None:
+        bench.streams.stop(request.session_hash)
+
+    respond = on_gpu(respond)
+    unlock = dict(fn=h.finish_turn, outputs=[textbox], **ui)
+    submitted = textbox.submit(start_turn, [textbox, history], [chatbot, pending, textbox], **ui)
+    submitted.then(respond, [history, pending, variant_state, *settings], [chatbot, history], **generate).then(**unlock)
+    retried = chatbot.retry(retry_turn, [history], [chatbot, history, pending], **ui)
+    retried.then(respond, [history, pending, variant_state, *settings], [chatbot, history], **generate).then(**unlock)
+    # Stop ends the reply through its ChatStream (it then finishes with its stats) instead of cancelling the
+    # Gradio event, whose cancellation can race the last streamed update and blank the chat.
+    textbox.stop(stop, None, None, **ui)
+    chatbot.undo(h.undo_turn, [history], [chatbot, history, textbox], **ui)
+    chatbot.clear(lambda: [], None, [history], **ui)
+    chatbot.example_select(h.example_message, None, [textbox], **ui)
+
+    # The API: /chat takes {"text", "files"} (+ optional settings) and returns the reply text;
+    # /history returns the caller's own conversation. Both run on the caller's session state.
+    reply_text = gr.Textbox(visible=False)
+    api_button = gr.Button(visible=False)
+    api_button.click(
+        on_gpu(partial(h.api_chat, bench)),
+        [textbox, history, variant_state, *settings],
+        [reply_text, history],
+        api_name="chat",
+        api_description="Chat with the model: message {'text': str, 'files': [uploaded files]} -> reply text",
+        concurrency_id=bench.chat_concurrency_id,
+        concurrency_limit=bench.concurrency_limit,
+    )
+    history_json = gr.JSON(visible=False)
+    gr.Button(visible=False).click(h.api_history, [history], [history_json], api_name="history", queue=False)

@@ -1,0 +1,98 @@
+"""The chat examples: tiny media files made by this project (no downloads), and the prompts that use them.
+
+The files are committed in app/examples/ (a few KB each) so that Spaces shows them at once;
+`python -m app.examples` writes them again. Speech comes from espeak-ng when it is installed,
+else a tone stands in.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+from PIL import Image, ImageDraw
+
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+SAMPLE_RATE = 16_000
+SPEECH = "What is the capital of France?"
+FILES = {"image": "shapes.png", "audio": "question.ogg", "video": "ball.mp4"}
+
+
+def draw_shapes(size: int = 160) -> Image.Image:
+    """A red circle, a blue square and a yellow triangle on white."""
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((12, 12, 72, 72), fill=(220, 30, 30))
+    draw.rectangle((88, 20, 148, 80), fill=(30, 80, 220))
+    draw.polygon([(50, 150), (110, 150), (80, 96)], fill=(240, 200, 0))
+    return image
+
+
+def speech_samples(text: str = SPEECH) -> np.ndarray:
+    """16 kHz mono speech from espeak-ng, or a 1.5 s two-tone chime when espeak-ng is missing."""
+    if shutil.which("espeak-ng"):
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = Path(tmp) / "speech.wav"
+            subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True, capture_output=True)
+            samples, rate = sf.read(wav, dtype="float32")
+        import librosa
+
+        return librosa.resample(samples, orig_sr=rate, target_sr=SAMPLE_RATE).astype(np.float32)
+    t = np.arange(int(1.5 * SAMPLE_RATE)) / SAMPLE_RATE
+    return (0.3 * np.sin(2 * np.pi * np.where(t < 0.75, 660, 880) * t)).astype(np.float32)
+
+
+def write_ball_video(path: Path, frames: int = 8, size: int = 96) -> Path:
+    """A green ball rolling left to right: 8 frames at 4 fps."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=4)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for i in range(frames):
+            image = Image.new("RGB", (size, size), (235, 235, 235))
+            x = 8 + i * (size - 40) // (frames - 1)
+            ImageDraw.Draw(image).ellipse((x, size // 2 - 12, x + 24, size // 2 + 12), fill=(20, 160, 60))
+            for packet in stream.encode(av.VideoFrame.from_image(image)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_examples(folder: Path = EXAMPLES_DIR) -> dict[str, Path]:
+    """Write the example image, audio clip and video into `folder`; returns their paths by kind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {kind: folder / name for kind, name in FILES.items()}
+    draw_shapes().save(paths["image"], optimize=True)
+    sf.write(paths["audio"], speech_samples(), SAMPLE_RATE, format="OGG", subtype="VORBIS")
+    write_ball_video(paths["video"])
+    return paths
+
+
+def example_files(folder: Path = EXAMPLES_DIR) -> dict[str, Path]:
+    """The example files, written first if any is missing."""
+    paths = {kind: folder / name for kind, name in FILES.items()}
+    if not all(p.is_file() for p in paths.values()):
+        paths = write_examples(folder)
+    return paths
+
+
+def chat_examples(folder: Path = EXAMPLES_DIR) -> list[dict]:
+    """Multimodal chat examples ({"text", "files", "display_text"}) built on the example files."""
+    files = example_files(folder)
+    return [
+        {"text": "Explain in two sentences what makes Gemma 3n efficient on phones.", "display_text": "💬 Text: what makes Gemma 3n efficient?"},
+        {"text": "What shapes and colours do you see?", "files": [str(files["image"])], "display_text": "🖼️ Image: shapes and colours"},
+        {"text": "Answer the question in this recording.", "files": [str(files["audio"])], "display_text": "🎙️ Audio: answer the spoken question"},
+        {"text": "What happens in this clip?", "files": [str(files["video"])], "display_text": "🎬 Video: what happens?"},
+    ]
+
+
+if __name__ == "__main__":
+    for kind, path in write_examples().items():
+        print(f"{kind}: {path} ({path.stat().st_size} bytes)")

@@ -1,0 +1,143 @@
+"""`python app.py [--model M] [--host H] [--port P] [--share]`: pick the model, load it, serve the page.
+
+The model is --model, else $G3N_MODEL, else google/gemma-3n-E4B-it on Hugging Face Spaces ($SPACE_ID),
+else tiny. A hub model that is neither cached nor reachable (no network, HF_HUB_OFFLINE=1) falls
+back to tiny within seconds and the page says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+SPACES_MODEL = "google/gemma-3n-E4B-it"
+DEFAULT_MAX_FILE_SIZE = "50mb"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: the Variant knobs of the launch model plus server options."""
+    from g3n_core.cli import add_variant_args
+
+    parser = argparse.ArgumentParser(prog="python app.py", description="Gemma 3n Workbench: multimodal chat, comparisons and MatFormer slicing in the browser")
+    add_variant_args(parser)
+    parser.set_defaults(model=None)  # resolved by requested_model: --model, $G3N_MODEL, Spaces, tiny
+    parser.add_argument("--host", default=None, help="interface to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT, else the first free one from 7860)")
+    parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
+    parser.add_argument("--allow-url-media", action="store_true", help="let users give http(s) URLs as media (off: only uploads are read)")
+    parser.add_argument("--model-root", action="append", default=[], help="folder whose checkpoint subfolders users may load (repeatable)")
+    parser.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload, e.g. 50mb (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=2, help="chat requests running at once on the model (default %(default)s)")
+    parser.add_argument("--results-dir", default="results/app", help="where Compare runs are written and listed (default %(default)s)")
+    return parser
+
+
+def requested_model(cli_model: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """--model, else $G3N_MODEL, else the E4B hub model on Spaces, else tiny."""
+    if cli_model:
+        return cli_model
+    if environ.get("G3N_MODEL"):
+        return environ["G3N_MODEL"]
+    if environ.get("SPACE_ID"):
+        return SPACES_MODEL
+    return "tiny"
+
+
+def usable_model(model: str) -> tuple[str, list[str]]:
+    """`model` when its configuration can be read now, else tiny with a note saying why (never waits on the hub)."""
+    from g3n_core.errors import ModelSourceError
+    from g3n_core.sources import classify, read_config
+
+    source = classify(model)
+    if source.kind != "hub":
+        return model, []
+    try:
+        read_config(source)  # the cache, else a 2 s reachability probe (HF_HUB_OFFLINE honoured) before any download
+    except ModelSourceError as err:
+        return "tiny", [f"{model} is not available here ({err}). Running the built-in tiny model instead."]
+    return model, []
+
+
+def startup_variant(args: argparse.Namespace, environ: Mapping[str, str] = os.environ):
+    """The launch Variant and the notes to show about how it was chosen."""
+    from g3n_core.cli import variant_from_args
+
+    model, notes = usable_model(requested_model(args.model, environ))
+    args = argparse.Namespace(**{**vars(args), "model": model})
+    return variant_from_args(args), notes
+
+
+def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ):
+    """The Workbench for these arguments, with the launch model loaded (falling back to tiny if a hub load fails)."""
+    from g3n_core.errors import ModelSourceError
+
+    from .workbench import make_workbench
+
+    variant, notes = startup_variant(args, environ)
+    bench = make_workbench(
+        variant,
+        allow_url_media=args.allow_url_media,
+        results_root=args.results_dir,
+        model_roots=tuple(Path(r) for r in args.model_root),
+        concurrency_limit=args.concurrency,
+        notes=notes,
+    )
+    started = time.perf_counter()
+    report = lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True)  # noqa: E731
+    try:
+        bench.cache.get(variant, report)
+    except ModelSourceError as err:
+        if variant.model == "tiny":
+            raise
+        fallback = variant.replace(model="tiny", dtype="float32", matformer=None, sparsity="default")
+        bench.notes.append(f"{variant.model} could not be loaded ({err}). Running the built-in tiny model instead.")
+        bench.default_variant = fallback
+        bench.cache.get(fallback, report)
+    for note in bench.notes:
+        print(f"note: {note}", flush=True)
+    print(f"model ready: {bench.default_variant.name} ({time.perf_counter() - started:.1f} s)", flush=True)
+    return bench
+
+
+def launch_kwargs(args: argparse.Namespace, bench) -> dict:
+    """Keyword arguments of gr.Blocks.launch: address, share, upload cap, readable folders, look."""
+    from .ui import CSS, THEME
+
+    return dict(
+        server_name=args.host,  # None: Gradio reads GRADIO_SERVER_NAME, else 127.0.0.1
+        server_port=args.port,  # None: Gradio reads GRADIO_SERVER_PORT, else the first free port from 7860
+        share=args.share,
+        max_file_size=args.max_file_size,
+        allowed_paths=[str(bench.examples_dir), str(Path(bench.results_root).resolve())],  # examples; run CSV/JSON and exports to download
+        show_error=False,
+        ssr_mode=False,
+        theme=THEME,
+        css=CSS,
+    )
+
+
+def launch_demo(bench, args: argparse.Namespace, block: bool = True):
+    """Build the page for `bench` and serve it as `args` say; returns the running gr.Blocks."""
+    from .ui import build_demo
+
+    demo = build_demo(bench, allow_url_media=args.allow_url_media)
+    demo.queue(default_concurrency_limit=4, max_size=256)
+    demo.launch(prevent_thread_lock=not block, **launch_kwargs(args, bench))
+    return demo
+
+
+def serve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ, block: bool = True):
+    """Load the launch model and serve the app (blocking when `block`)."""
+    from .zerogpu import spaces_gpu
+
+    spaces_gpu()  # on ZeroGPU, `import spaces` must come before CUDA is touched
+    return launch_demo(make_bench(args, environ), args, block)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of app.py."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    serve(build_parser().parse_args(argv))

@@ -1,0 +1,61 @@
+"""The server-wide objects every session shares: the model cache, the media policy, the launch model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from g3n_core import MediaPolicy, ModelCache, Variant
+
+from .examples import EXAMPLES_DIR
+from .safety import media_policy
+from .streams import SessionStreams
+
+
+@dataclass
+class Workbench:
+    """What the app was started with. Per-user things (chat history, chosen variant) live in gr.State instead."""
+
+    default_variant: Variant
+    cache: ModelCache
+    policy: MediaPolicy
+    examples_dir: Path = EXAMPLES_DIR
+    results_root: Path = Path("results/app")
+    model_roots: tuple[Path, ...] = ()
+    concurrency_limit: int = 2  # chat requests running at once per model group: one decoding, one preparing
+    notes: list[str] = field(default_factory=list)  # said once at start-up, e.g. "hub unreachable: fell back to tiny"
+    streams: SessionStreams = field(default_factory=SessionStreams)  # replies in flight, for each session's stop button
+
+    @property
+    def chat_concurrency_id(self) -> str:
+        """Queue group of every event that generates with the launch model (UI chat, retry, examples, /chat API)."""
+        return f"generate:{self.default_variant.name}"
+
+
+def make_workbench(
+    variant: Variant,
+    *,
+    allow_url_media: bool = False,
+    results_root: Path | str = "results/app",
+    model_roots: tuple[Path, ...] = (),
+    concurrency_limit: int = 2,
+    cache: ModelCache | None = None,
+    notes: list[str] | None = None,
+) -> Workbench:
+    """A Workbench (a fresh ModelCache unless one is given).
+
+    Allowed model folders: `model_roots`, the launch model's own folder, and the MatFormer exports
+    this app writes (<results_root>/exports).
+    """
+    roots = tuple(Path(r).resolve() for r in model_roots) + ((Path(results_root) / "exports").resolve(),)
+    if Path(variant.model).is_dir():
+        roots += (Path(variant.model).resolve(),)
+    return Workbench(
+        default_variant=variant,
+        cache=cache or ModelCache(),
+        policy=media_policy(EXAMPLES_DIR, allow_network=allow_url_media),
+        results_root=Path(results_root),
+        model_roots=roots,
+        concurrency_limit=concurrency_limit,
+        notes=list(notes or []),
+    )

@@ -1,0 +1,34 @@
+"""Helpers for the app tests: a Workbench on the session's tiny model, and the app served on a free port."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+
+from app.launch import build_parser, launch_demo
+from app.workbench import Workbench, make_workbench
+from g3n_core import ModelCache, load_model
+
+
+def tiny_bench(tiny, results_root, **options) -> Workbench:
+    """A Workbench whose cache hands out the already-loaded tiny model (other variants load normally)."""
+    cache = ModelCache(loader=lambda variant, progress=None: tiny if variant == tiny.variant else load_model(variant, progress))
+    return make_workbench(tiny.variant, cache=cache, results_root=results_root, **options)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_app(bench: Workbench, *cli: str):
+    """Serve `bench` on 127.0.0.1:<free port> with app.py's command-line options `cli`; yields the URL."""
+    args = build_parser().parse_args(["--host", "127.0.0.1", "--port", str(free_port()), *cli])
+    demo = launch_demo(bench, args, block=False)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
