@@ -88,7 +88,7 @@ def fidelity_of(model, kwargs: dict, ids: torch.Tensor, base: tuple[list[int], t
     """Greedy tokens and teacher-forced logits of one model against plain transformers'."""
     base_tokens, base_logits = base
     tokens = timed_generate(model, ids, args.new_tokens, **kwargs).tokens
-    logits = teacher_forced_logits(model, ids, base_tokens[: args.forced_steps])
+    logits = teacher_forced_logits(model, ids, base_tokens[: args.forced_steps], **kwargs)
     return {"tokens": compare_tokens(tokens, base_tokens), "logits": compare_logits(logits, base_logits)}
 
 

@@ -4,24 +4,39 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from benchmarks.timing import first_difference
 
 
+class ForceTokens(LogitsProcessor):
+    """Records each step's logits, then makes greedy search pick the given token instead of its own."""
+
+    def __init__(self, forced: list[int]):
+        self.forced = forced
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.steps.append(scores[0].float().cpu())
+        chosen = torch.full_like(scores, float("-inf"))
+        chosen[:, self.forced[len(self.steps) - 1]] = 0.0
+        return chosen
+
+
 def teacher_forced_logits(model, input_ids: torch.Tensor, forced: list[int], **generate_kwargs) -> torch.Tensor:
-    """Logits [steps, vocab] of one prefill then one decode step per forced token (the decode path, not a long prefill)."""
-    del generate_kwargs  # the cache kind does not change the arithmetic checked here
-    steps = []
+    """Logits [steps, vocab] at each decode step of `model.generate` (with the variant's cache and compile
+    settings) while it is made to follow the `forced` tokens: a comparison that cannot drift apart."""
+    force = ForceTokens(forced)
     with torch.inference_mode():
-        out = model(input_ids, use_cache=True, logits_to_keep=1)
-        steps.append(out.logits[0, -1].float().cpu())
-        cache = out.cache
-        for token in forced[:-1]:
-            step = torch.tensor([[token]], device=input_ids.device)
-            out = model(step, cache=cache, use_cache=True)
-            cache = out.cache
-            steps.append(out.logits[0, -1].float().cpu())
-    return torch.stack(steps)
+        model.generate(
+            input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=len(forced),  # no min_new_tokens: its processor would write -inf into the recorded logits
+            do_sample=False,
+            logits_processor=LogitsProcessorList([force]),
+            **generate_kwargs,
+        )
+    return torch.stack(force.steps)
 
 
 def compare_logits(ours: torch.Tensor, base: torch.Tensor) -> dict:

@@ -217,7 +217,7 @@ def load_model(variant: Variant, progress: Progress | None = None) -> LoadedMode
         from .speed.ple_mmap import map_per_layer_embeddings
 
         progress(0.7, "leaving the per-layer embeddings memory-mapped in the checkpoint file")
-        map_per_layer_embeddings(model, path, variant.torch_dtype)  # before .to(): the table must not move
+        map_per_layer_embeddings(model, path, variant.torch_dtype, config.text_config, variant.matformer)  # before .to()
     progress(0.8, f"moving to {variant.device}")
     model.to(variant.device)
     loaded = LoadedModel(

@@ -80,3 +80,16 @@ def test_shapes_map_only_their_bfloat16_checkpoint():
 def test_a_folder_without_safetensors_is_a_clear_error(tmp_path):
     with pytest.raises(ModelSourceError, match="safetensors"):
         map_per_layer_table(tmp_path)
+
+
+def test_a_slice_that_skips_layers_reads_the_kept_layers_columns():
+    from g3n_core import MatformerSlice
+
+    slc = MatformerSlice(ffn=(256,) * 10, skip=(5, 6, 7, 8, 9))
+    sliced = load_model(Variant(towers=(), matformer=slc))
+    mapped = load_model(Variant(towers=(), matformer=slc, ple="mmap"))
+    module = text_decoder(mapped.model).embed_tokens_per_layer
+    assert module.embedding_dim == 10 * 16 and module.table.shape[1] == 15 * 16  # parent table, kept blocks read
+    ids = fixed_prompt(16, seed=4)
+    forced = timed_generate(sliced.model, ids, 6).tokens
+    assert torch.equal(teacher_forced_logits(mapped.model, ids, forced), teacher_forced_logits(sliced.model, ids, forced))

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import Gemma3nTextConfig
 
-from ..errors import ModelSourceError, VariantError
+from ..errors import ModelSourceError
+from ..matformer.spec import MatformerSlice
 from ..sparsity import text_decoder
 
 PLE_NAME = "embed_tokens_per_layer.weight"
@@ -67,10 +69,14 @@ def map_per_layer_table(checkpoint: Path) -> torch.Tensor:
 class MappedPerLayerEmbedding(nn.Module):
     """Drop-in for Gemma3nTextScaledWordEmbedding whose table stays in the file (and on the CPU)."""
 
-    def __init__(self, table: torch.Tensor, embed_scale: float, dtype: torch.dtype, padding_idx: int | None):
+    def __init__(
+        self, table: torch.Tensor, embed_scale: float, dtype: torch.dtype, padding_idx: int | None, columns: torch.Tensor | None = None
+    ):
         super().__init__()
         self.table = table  # [vocab_per_layer, layers * per_layer_dim], checkpoint dtype, memory-mapped
-        self.num_embeddings, self.embedding_dim = table.shape
+        self.columns = columns  # the kept layers' blocks when a MatFormer slice skips layers, else None
+        self.num_embeddings = table.shape[0]
+        self.embedding_dim = table.shape[1] if columns is None else len(columns)
         self.padding_idx = padding_idx
         self.dtype = dtype
         self.scalar_embed_scale = embed_scale
@@ -79,6 +85,8 @@ class MappedPerLayerEmbedding(nn.Module):
     @torch.compiler.disable  # a file-backed table is no graph constant; the lookup stays eager
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         rows = F.embedding(input_ids.cpu(), self.table, self.padding_idx)
+        if self.columns is not None:
+            rows = rows.index_select(-1, self.columns)
         rows = rows.to(device=self.embed_scale.device, dtype=self.dtype)
         return rows * self.embed_scale.to(self.dtype)
 
@@ -86,17 +94,36 @@ class MappedPerLayerEmbedding(nn.Module):
         return f"{self.num_embeddings}, {self.embedding_dim}, memory-mapped {self.table.dtype}"
 
 
-def map_per_layer_embeddings(model: nn.Module, checkpoint: Path, dtype: torch.dtype) -> MappedPerLayerEmbedding:
-    """Replace the decoder's per-layer embedding with a view of the checkpoint file; returns the new module."""
+def kept_columns(parent: Gemma3nTextConfig, matformer: MatformerSlice | None) -> torch.Tensor | None:
+    """Columns of the parent's per-layer table that a MatFormer slice keeps (None when it keeps every layer)."""
+    if matformer is None:
+        return None
+    from ..matformer.slicing import layer_blocks, plan_slice
+
+    plan = plan_slice(parent, matformer)
+    if len(plan.kept) == parent.num_hidden_layers:
+        return None
+    return torch.cat([torch.arange(low, high) for low, high in layer_blocks(plan)])
+
+
+def map_per_layer_embeddings(
+    model: nn.Module, checkpoint: Path, dtype: torch.dtype, parent: Gemma3nTextConfig, matformer: MatformerSlice | None = None
+) -> MappedPerLayerEmbedding:
+    """Replace the decoder's per-layer embedding with a view of the checkpoint file; returns the new module.
+
+    `parent` is the checkpoint's text config; with a MatFormer slice that skips layers the lookup
+    keeps the kept layers' columns of the parent's table.
+    """
     decoder = text_decoder(model)
     current = decoder.embed_tokens_per_layer
     table = map_per_layer_table(checkpoint)
-    if tuple(table.shape) != (current.num_embeddings, current.embedding_dim):
-        raise VariantError(
-            "ple",
-            f"the checkpoint's per-layer table is {tuple(table.shape)} but the model runs with "
-            f"{(current.num_embeddings, current.embedding_dim)} (a MatFormer slice that skips layers?); use ple=resident",
+    columns = kept_columns(parent, matformer)
+    width = table.shape[1] if columns is None else len(columns)
+    if (table.shape[0], width) != (current.num_embeddings, current.embedding_dim):
+        raise ModelSourceError(
+            f"{checkpoint}: the per-layer table is {tuple(table.shape)} but the model runs with "
+            f"{(current.num_embeddings, current.embedding_dim)}; the config and the weights disagree"
         )
-    mapped = MappedPerLayerEmbedding(table, current.scalar_embed_scale, dtype, current.padding_idx)
+    mapped = MappedPerLayerEmbedding(table, current.scalar_embed_scale, dtype, current.padding_idx, columns)
     decoder.embed_tokens_per_layer = mapped
     return mapped
