@@ -12,8 +12,8 @@ from g3n_core.speed.generation_settings import generate_kwargs
 
 
 def test_kwargs_follow_the_variant():
-    assert generate_kwargs(Variant()) == {"disable_compile": True}
-    assert generate_kwargs(Variant(kv_cache="static")) == {"cache_implementation": "static", "disable_compile": True}
+    assert generate_kwargs(Variant()) == {}
+    assert generate_kwargs(Variant(kv_cache="static")) == {"cache_implementation": "static"}  # the CPU never auto-compiles
     compiled = generate_kwargs(Variant(kv_cache="static", compile=True))
     assert compiled["cache_implementation"] == "static"
     assert compiled["compile_config"]._compile_all_devices  # transformers compiles on the CPU only when asked

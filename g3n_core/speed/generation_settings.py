@@ -5,7 +5,7 @@ sliding layers get a window-sized ring, global layers the full length, and KV-sh
 nothing (they read the producer layer's states), so greedy tokens match the dynamic cache (tested
 on tiny past its 16-token window). A static cache is what lets the decode step compile once: its
 shapes never change. transformers only auto-compiles on GPUs; on the CPU the compile config must ask
-for it explicitly. Without compile=True, compilation is switched off, so a static cache on a GPU does
+for it explicitly. Without compile=True, a static cache on a GPU gets `disable_compile`, so it does
 not compile behind the user's back (a first call costing minutes is a choice, not a default).
 """
 
@@ -33,6 +33,6 @@ def generate_kwargs(variant: Variant) -> dict[str, Any]:
         kwargs["cache_implementation"] = "static"
     if variant.compile:
         kwargs["compile_config"] = compile_config(variant.device)
-    else:
-        kwargs["disable_compile"] = True
+    elif variant.kv_cache == "static" and variant.device != "cpu":
+        kwargs["disable_compile"] = True  # transformers would compile a static-cache decode on a GPU by itself
     return kwargs

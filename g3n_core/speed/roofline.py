@@ -59,7 +59,7 @@ def _part_of(name: str) -> str:
         return "layer_other"
     if "lm_head" in name:
         return "lm_head"
-    if "embed" in name:
+    if name.endswith(("embed_tokens", "embed_tokens_per_layer")):
         return "embeddings"
     return "decoder_other"
 
