@@ -24,7 +24,7 @@ from benchmarks.fidelity import compare_logits, compare_tokens, teacher_forced_l
 from benchmarks.memory import compare_memory, print_memory
 from benchmarks.plain import fixed_prompt, load_plain
 from benchmarks.profiling import profile_decode
-from benchmarks.report import available_memory_gb, machine, write_result
+from benchmarks.report import available_memory_gb, machine, result_path, write_result
 from benchmarks.timing import median, paired_ratio, timed_generate
 from g3n_core import load_model, parse_variant_spec
 from g3n_core.sparsity import text_layers
@@ -117,8 +117,11 @@ def roofline_of(model, tokens_per_s: float, bandwidth: dict, int8: bool, args: a
     return {**roof.to_dict(), "bytes": counted.to_dict()}
 
 
-def run_variants(plain, specs: list[str], ids: torch.Tensor, args: argparse.Namespace, result: dict) -> None:
-    """One variant in memory at a time beside plain transformers: fidelity, paired timing, roofline, profile."""
+def run_variants(plain, specs: list[str], ids: torch.Tensor, args: argparse.Namespace, result: dict, save) -> None:
+    """One variant in memory at a time beside plain transformers: fidelity, paired timing, roofline, profile.
+
+    `save()` is called after each variant, so a run cut short (a time limit) keeps what it measured.
+    """
     base = reference(plain, ids, args)
     timed_generate(plain, ids, min(8, args.new_tokens))  # warm-up
     plain_rounds: list[float] = []
@@ -138,6 +141,7 @@ def run_variants(plain, specs: list[str], ids: torch.Tensor, args: argparse.Name
             print(f"\n== profile: {spec}\n{profile_decode(model, ids, **kwargs)}")
         del loaded, model, kwargs
         gc.collect()
+        save()
     plain_row = {"decode_tokens_per_s": median(plain_rounds), "rounds": plain_rounds, "first_token_s": median(plain_first), "ratio_to_plain": 1.0}
     result["decode"] = {PLAIN: plain_row, **result["decode"]}
     if "bandwidth" in result:
@@ -232,12 +236,13 @@ def main(argv: list[str] | None = None) -> None:
     plain = load_plain(args.model, args.dtype, args.device, args.attn)
     ids = fixed_prompt(args.prompt_tokens, device=args.device)
     result.update(fidelity={}, decode={}, roofline={})
-    run_variants(plain, specs, ids, args, result)
+    path = result_path("decode", args.out)
+    run_variants(plain, specs, ids, args, result, save=lambda: write_result("decode", result, path=path))
     if any(layer.mlp.activation_sparsity > 0 for layer in text_layers(plain)):
         print("\n== timing the sparse layers' FFN, dense and sparse ...", flush=True)
         result["ffn"] = time_ffn_layers(plain, ids, rounds=max(3, args.rounds))
     print_summary(result)
-    print(f"\nwrote {write_result('decode', result, args.out)}")
+    print(f"\nwrote {write_result('decode', result, path=path)}")
 
 
 if __name__ == "__main__":

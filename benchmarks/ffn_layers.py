@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from benchmarks.timing import median
+from benchmarks.timing import median, synchronize
 from g3n_core.sparsity import text_layers
 from g3n_core.speed.sparse_ffn import SparseDecodeMLP
 
@@ -47,6 +47,7 @@ def time_ffn_layers(plain, input_ids: torch.Tensor, rounds: int = 5) -> dict:
                 for i in layers:
                     start = time.perf_counter()
                     modules[i](inputs[i])
+                    synchronize(inputs[i].device)
                     times[kind][i].append(time.perf_counter() - start)
         exact = {i: bool(torch.equal(dense[i](inputs[i]), sparse[i](inputs[i]))) for i in layers}
     per_layer = {

@@ -18,25 +18,20 @@ import torch
 from benchmarks.decode import PLAIN, variant_of
 from benchmarks.plain import fixed_prompt, load_plain
 from benchmarks.report import machine, write_result
-from benchmarks.timing import median, paired_ratio
+from benchmarks.timing import median, paired_ratio, synchronize
 from g3n_core import load_model
 
 CPU_VARIANTS = ("ple=mmap prepack=true", "ple=mmap sparse_ffn=true prepack=true", "ple=mmap sparse_ffn=true quant=int8")
 GPU_VARIANTS = ("attn=eager", "kv_cache=static")
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def time_prefill(model, ids: torch.Tensor) -> float:
     """Seconds for one forward pass over `ids` that fills a cache and keeps the last logits, as generate's first step does."""
-    _sync(str(ids.device))
+    synchronize(ids.device)
     start = time.perf_counter()
     with torch.inference_mode():
         model(ids, use_cache=True, logits_to_keep=1)
-    _sync(str(ids.device))
+    synchronize(ids.device)
     return time.perf_counter() - start
 
 

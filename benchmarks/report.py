@@ -41,11 +41,16 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def write_result(name: str, data: dict, out_dir: str | Path | None = None) -> Path:
-    """Write `data` with the machine description to OUT_DIR/NAME-TIMESTAMP.json; returns the path."""
+def result_path(name: str, out_dir: str | Path | None = None) -> Path:
+    """OUT_DIR/NAME-TIMESTAMP.json (default folder: results/), its folder created."""
     folder = Path(out_dir) if out_dir else RESULTS
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    return folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+
+
+def write_result(name: str, data: dict, out_dir: str | Path | None = None, path: Path | None = None) -> Path:
+    """Write `data` with the machine description as JSON (to `path`, else a new result_path); returns the path."""
+    path = path or result_path(name, out_dir)
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2, default=str) + "\n")
     return path
 

@@ -37,15 +37,16 @@ class GenerationTiming:
     decode_tokens_per_s: float
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued GPU work, so a clock reads finished work (no-op on the CPU)."""
+    if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def timed_generate(model, input_ids: torch.Tensor, new_tokens: int, **generate_kwargs) -> GenerationTiming:
     """Greedy generation of exactly `new_tokens` tokens (no early stop), timed per token."""
     device = input_ids.device
-    _sync(device)
+    synchronize(device)
     clock = TokenClock()
     with torch.inference_mode():
         out = model.generate(
@@ -57,7 +58,7 @@ def timed_generate(model, input_ids: torch.Tensor, new_tokens: int, **generate_k
             streamer=clock,
             **generate_kwargs,
         )
-    _sync(device)
+    synchronize(device)
     times = clock.times
     decode_s = times[-1] - times[0]
     return GenerationTiming(

@@ -53,7 +53,8 @@ def test_int8_reads_about_half_the_bytes(dense):
 
 def test_bandwidth_measurements_are_positive():
     assert measure_stream_read(nbytes=1 << 22, repeats=2) > 0
-    gbps, kernel = measure_matvec(dtype=torch.float32, total_bytes=1 << 22, repeats=2)
-    assert gbps > 0 and "x" in kernel
+    for dtype, int8 in ((torch.float32, False), (torch.bfloat16, False), (torch.bfloat16, True)):
+        gbps, kernel = measure_matvec(dtype=dtype, int8=int8, total_bytes=1 << 22, repeats=2, shapes=((256, 512), (512, 256)))
+        assert gbps > 0 and ("int8pack" in kernel) == int8
     roof = Roofline(bytes_per_token=10**9, stream_gbps=20.0, matvec_gbps=10.0, matvec_kernel=kernel, tokens_per_s=5.0).to_dict()
     assert roof["stream_bound_tokens_per_s"] == 20.0 and roof["fraction_of_stream"] == 0.25 and roof["fraction_of_matvec"] == 0.5

@@ -170,14 +170,19 @@ def _matvec_layouts(weights: list[torch.Tensor], x: torch.Tensor, int8: bool):
 
 
 def measure_matvec(
-    device: str = "cpu", dtype: torch.dtype = torch.bfloat16, int8: bool = False, total_bytes: int = 768 << 20, repeats: int = 5
+    device: str = "cpu",
+    dtype: torch.dtype = torch.bfloat16,
+    int8: bool = False,
+    total_bytes: int = 768 << 20,
+    repeats: int = 5,
+    shapes: tuple[tuple[int, int], ...] = MATVEC_SHAPES,
 ) -> tuple[float, str]:
     """Best GB/s (weight bytes read / time) of one-token matrix products over Gemma 3n's shapes, and which one."""
     dev = torch.device(device)
     generator = torch.Generator(device="cpu").manual_seed(0)
     element = torch.finfo(dtype).bits // 8
     best = (0.0, "")
-    for rows, cols in MATVEC_SHAPES:
+    for rows, cols in shapes:
         count = max(1, total_bytes // (rows * cols * element))
         weights = [torch.randn(rows, cols, generator=generator).to(device=dev, dtype=dtype) for _ in range(count)]
         x = torch.randn(1, cols, generator=generator).to(device=dev, dtype=dtype)
