@@ -152,13 +152,14 @@ def _use_shape_checkpoint(name: str, variant: Variant) -> bool:
 
 
 def _load_weights(variant: Variant, config: Gemma3nConfig, progress: Progress):
+    """(model, processor, checkpoint folder or None, whether the model was built already sliced)."""
     source = classify(variant.model)
     if source.is_shape and _use_shape_checkpoint(source.name, variant):
         progress(0.1, f"writing {source.name} to {shape_checkpoint_dir(source.name, variant.text_only)} (first use only)")
         path = ensure_shape_checkpoint(source.name, variant.text_only)
         progress(0.2, f"mapping weights from {path}")
         with quiet_transformers():
-            return _from_pretrained(variant, config, path).eval(), shape_processor(), path
+            return _from_pretrained(variant, config, path).eval(), shape_processor(), path, False
     if source.is_shape:
         if variant.matformer is not None:
             # Random weights: build the slice's shape directly rather than the whole parent and cut
@@ -168,7 +169,7 @@ def _load_weights(variant: Variant, config: Gemma3nConfig, progress: Progress):
             config = slice_config(config, plan_slice(config.text_config, variant.matformer))
         progress(0.2, f"building {source.name} with random weights")
         model = build_shape_model(source.name, variant.text_only, variant.torch_dtype, config)
-        return model, shape_processor(), None
+        return model, shape_processor(), None, variant.matformer is not None
     path = checkpoint_path(source)
     progress(0.2, f"loading weights from {path}")
     try:
@@ -177,11 +178,11 @@ def _load_weights(variant: Variant, config: Gemma3nConfig, progress: Progress):
             model = _from_pretrained(variant, config, path)
     except (OSError, ValueError) as err:
         raise ModelSourceError(f"could not load {variant.model}: {err}") from err
-    return model.eval(), processor, path
+    return model.eval(), processor, path, False
 
 
 def _apply_slice(model, variant: Variant, progress: Progress):
-    if variant.matformer is None or classify(variant.model).is_shape:  # shapes are built sliced
+    if variant.matformer is None:
         return model
     from .matformer.slicing import slice_model
 
@@ -209,9 +210,10 @@ def load_model(variant: Variant, progress: Progress | None = None) -> LoadedMode
         from .matformer.slicing import check_slice
 
         check_slice(config.text_config, variant.matformer)
-    model, processor, path = _load_weights(variant, config, progress)
+    model, processor, path, built_sliced = _load_weights(variant, config, progress)
     _drop_unused_towers(model, variant)
-    model = _apply_slice(model, variant, progress)
+    if not built_sliced:
+        model = _apply_slice(model, variant, progress)
     _apply_sparsity(model, variant)
     if variant.ple == "mmap":
         from .speed.ple_mmap import map_per_layer_embeddings
