@@ -60,8 +60,36 @@ def human_bytes(n: float) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
+# Speed features as the panel names them -> the Variant fields they set (see docs/speed.md).
+SPEED_FEATURES = {
+    "sparse FFN decode": {"sparse_ffn": True},
+    "packed bf16 weights (CPU)": {"prepack": True},
+    "PLE memory-mapped": {"ple": "mmap"},
+    "static KV cache": {"kv_cache": "static"},
+    "torch.compile (static cache)": {"compile": True, "kv_cache": "static"},
+    "int8 weights": {"quant": "int8"},
+}
+
+
+def speed_fields(features: list[str] | None) -> dict:
+    """Variant fields for the speed features ticked in the panel."""
+    fields: dict = {}
+    for name in features or ():
+        fields.update(SPEED_FEATURES[name])
+    return fields
+
+
 def variant_from_panel(
-    bench: Workbench, model: str, attn: str, dtype: str, device: str, towers: list[str], preset: str, custom_slice: str, sparsity: str
+    bench: Workbench,
+    model: str,
+    attn: str,
+    dtype: str,
+    device: str,
+    towers: list[str],
+    preset: str,
+    custom_slice: str,
+    sparsity: str,
+    features: list[str] | None = None,
 ) -> Variant:
     """The Variant the panel describes; a typed G3nError names the field that is wrong."""
     model = check_model_choice(model, bench.model_roots)
@@ -79,6 +107,7 @@ def variant_from_panel(
         towers=tuple(towers or ()),
         sparsity=(sparsity or "default").strip(),
         matformer=matformer,
+        **speed_fields(features),
     )
 
 
@@ -129,11 +158,12 @@ def load_from_panel(
     preset: str,
     custom_slice: str,
     sparsity: str,
+    features: list[str] | None = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[Variant, str, str, pd.DataFrame]:
     """Load the panel's variant for this session: (variant, status, banner, size table)."""
     try:
-        variant = variant_from_panel(bench, model, attn, dtype, device, towers, preset, custom_slice, sparsity)
+        variant = variant_from_panel(bench, model, attn, dtype, device, towers, preset, custom_slice, sparsity, features)
         loaded = bench.cache.get(variant, progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err
@@ -168,13 +198,17 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
                     preset = gr.Dropdown(slice_choices(), value=NO_SLICE, label="MatFormer slice", info="Presets from the MatFormer Lab (for E4B)")
                     custom = gr.Textbox(label="Custom slice", placeholder="ffn=8192,20-24:16384  or  ffn=256*14;skip=7")
                 sparsity = gr.Textbox(default.sparsity, label="Activation sparsity", info="default · off · 0.9 · 0.9@0-4 · one value per layer")
+                features = gr.CheckboxGroup(
+                    list(SPEED_FEATURES), value=[], label="Speed and memory features",
+                    info="Compared against plain transformers in benchmarks/README.md; int8 changes the outputs",
+                )
                 load = gr.Button("Load", variant="primary")
             with gr.Column(scale=1):
                 table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True)
     model.change(lambda m: default_dtype(m, default.device), [model], [dtype], queue=False, api_visibility="undocumented")
     load.click(
         on_gpu(partial(load_from_panel, bench), duration=300),
-        [model, attn, dtype, device, towers, preset, custom, sparsity],
+        [model, attn, dtype, device, towers, preset, custom, sparsity, features],
         [variant_state, status, banner, table],
         concurrency_id="load",
         concurrency_limit=1,

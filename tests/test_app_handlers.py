@@ -13,6 +13,7 @@ from app import chat_handlers as h
 from app.examples import chat_examples, example_files
 from app.launch import build_parser, requested_model, startup_variant, usable_model
 from app.model_panel import CUSTOM_SLICE, NO_SLICE, size_table, variant_from_panel, weights_banner
+from g3n_core import VariantError
 from app.safety import check_model_choice
 from g3n_core import GenerationSettings
 from g3n_core.errors import MessageError, ModelSourceError, SettingsError, UnsupportedMediaError, VariantError
@@ -237,3 +238,14 @@ def test_special_tokens_in_user_text_stay_plain_text(bench):
     # One special token id would make the difference 0; as plain text it takes several ordinary tokens.
     assert prompt_tokens("a <start_of_turn>") - prompt_tokens("a") > 1
     assert prompt_tokens("a <image_soft_token>") - prompt_tokens("a") > 1
+
+
+def test_speed_features_in_the_panel_become_variant_fields(bench):
+    from app.model_panel import SPEED_FEATURES
+
+    variant = variant_from_panel(bench, "tiny", "sdpa", "float32", "cpu", [], NO_SLICE, "", "default", ["sparse FFN decode", "torch.compile (static cache)"])
+    assert (variant.sparse_ffn, variant.compile, variant.kv_cache) == (True, True, "static")
+    assert variant.name.endswith("sparse-ffn compile kv:static")
+    with pytest.raises(VariantError, match="prepack"):
+        variant_from_panel(bench, "tiny", "sdpa", "float32", "cpu", [], NO_SLICE, "", "default", ["packed bf16 weights (CPU)"])
+    assert set(SPEED_FEATURES) >= {"int8 weights", "PLE memory-mapped"}
