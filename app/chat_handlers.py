@@ -166,6 +166,15 @@ def textbox_value(message: dict | None) -> dict:
     }
 
 
+def attach_snapshot(message: dict | None, snapshot: str | None) -> tuple[dict, None]:
+    """Add a webcam snapshot to the message being written (its text and other files kept); clear the camera."""
+    if not snapshot:
+        raise gr.Error("No snapshot yet: start the webcam and take a picture first.", title="Webcam")
+    message = message or {}
+    files = [_file_path(f) for f in message.get("files") or []]
+    return {"text": message.get("text") or "", "files": [*files, snapshot]}, None
+
+
 # -- generation ----------------------------------------------------------------------------------
 
 

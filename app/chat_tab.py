@@ -43,6 +43,10 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
                 elem_id="chat-input",
             )
             refuse_url_files(textbox, allow_url_media)
+            # MultimodalTextbox has no webcam source, so a snapshot is taken here and attached as an image file.
+            with gr.Accordion("📷 Webcam", open=False, elem_id="webcam"):
+                snapshot = gr.Image(sources=["webcam"], type="filepath", label="Snapshot", height=240, elem_id="webcam-image")
+                attach = gr.Button("Attach snapshot to message", size="sm", elem_id="webcam-attach")
         with gr.Column(scale=1, min_width=260):
             system_prompt = gr.Textbox(h.DEFAULT_SYSTEM_PROMPT, label="System prompt", lines=3)
             with gr.Accordion("Generation settings", open=True):
@@ -83,6 +87,7 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
     chatbot.undo(h.undo_turn, [history], [chatbot, history, textbox], **ui)
     chatbot.clear(lambda: [], None, [history], **ui)
     chatbot.example_select(h.example_message, None, [textbox], **ui)
+    attach.click(h.attach_snapshot, [textbox, snapshot], [textbox, snapshot], **ui)
 
     # The API: /chat takes {"text", "files"} (+ optional settings) and returns the reply text;
     # /history returns the caller's own conversation. Both run on the caller's session state.

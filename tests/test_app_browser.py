@@ -31,7 +31,14 @@ def browser():
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+            executable_path=CHROMIUM, args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                # Chromium's built-in test camera and microphone, granted without a prompt
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+            ],
         )
         yield chromium
         chromium.close()
@@ -39,7 +46,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, url):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, permissions=["camera", "microphone"])
     page.goto(url)
     page.wait_for_selector("#chatbot", timeout=60_000)
     yield page
@@ -95,6 +102,24 @@ def test_stop_button_ends_a_long_reply_and_the_chat_keeps_working(page):
     box.press("Enter")
     page.get_by_text("prompt tokens").nth(1).wait_for(timeout=60_000)  # the model was free again
     assert page.locator("#chatbot .message.user").count() == 2
+
+
+def test_webcam_snapshot_is_attached_and_answered(page):
+    _set_number(page, "max-new-tokens", 4)
+    page.locator("#webcam").get_by_text("Webcam").first.click()
+    camera = page.locator("#webcam-image")
+    camera.get_by_text("Click to Access Webcam").click()
+    camera.locator("[aria-label='capture photo'], [title='capture photo']").first.click()  # a frame of Chromium's fake camera
+    camera.locator("img[src]").first.wait_for(timeout=20_000)
+    page.locator("#webcam-attach").click()
+    page.locator("#chat-input img").first.wait_for(timeout=20_000)
+    box = page.locator("#chat-input textarea")
+    box.fill("What do you see?")
+    box.press("Enter")
+    page.get_by_text("prompt tokens").first.wait_for(timeout=60_000)
+    user = page.locator("#chatbot .message.user").first
+    assert user.locator("img").count() == 1 and "What do you see?" in user.inner_text()
+    page.screenshot(path=str(SHOTS / "webcam.png"), full_page=True)
 
 
 def _only(page, group_id: str, wanted: list[str]) -> None:

@@ -81,6 +81,18 @@ def test_retry_and_undo_edit_the_last_turn():
     assert kept == history[:2] and box == {"text": "two", "files": []}
 
 
+def test_webcam_snapshot_joins_the_message_being_written(bench, media):
+    box, camera = h.attach_snapshot({"text": "What is this?", "files": [{"path": "/up/a.png"}]}, "/up/snap.png")
+    assert box == {"text": "What is this?", "files": ["/up/a.png", "/up/snap.png"]} and camera is None
+    assert h.attach_snapshot(None, "/up/snap.png")[0] == {"text": "", "files": ["/up/snap.png"]}
+    with pytest.raises(gr.Error, match="snapshot"):
+        h.attach_snapshot({"text": "hi", "files": []}, None)
+    # a snapshot is an image upload like any other: the turn built from it reaches the model
+    box, _ = h.attach_snapshot({"text": "Describe it", "files": []}, str(media["image"]))
+    *_, reply = _answer(bench, [], h.user_message(box))[-1]
+    assert reply.new_tokens >= 1 and reply.prompt_tokens > bench.cache.get(bench.default_variant).processor.image_seq_length
+
+
 # -- generation ----------------------------------------------------------------------------------
 
 
