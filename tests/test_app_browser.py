@@ -109,6 +109,11 @@ def test_webcam_snapshot_is_attached_and_answered(page):
     page.locator("#webcam").get_by_text("Webcam").first.click()
     camera = page.locator("#webcam-image")
     camera.get_by_text("Click to Access Webcam").click()
+    # capture only once the fake camera streams frames: a click before that captures nothing
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#webcam-image video'); return v && v.readyState >= 2 && v.videoWidth > 0; }",
+        timeout=20_000,
+    )
     camera.locator("[aria-label='capture photo'], [title='capture photo']").first.click()  # a frame of Chromium's fake camera
     camera.locator("img[src]").first.wait_for(timeout=20_000)
     page.locator("#webcam-attach").click()
