@@ -1,10 +1,6 @@
 """Gemma 3n Workbench: `python app.py [--model M] [--host H] [--port P] [--share]` (see docs/app.md)."""
 
-import os
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
-
-from app.launch import main  # noqa: E402  (the app/ package, not this file)
+from app.launch import main  # the app/ package, not this file; main() turns Gradio analytics off before importing gradio
 
 if __name__ == "__main__":
     main()

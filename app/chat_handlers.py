@@ -63,13 +63,23 @@ def _file_path(item) -> str:
     return item if isinstance(item, str) else item["path"]
 
 
+def _content(message: dict) -> list:
+    """A chat message's content as a list of parts (Gradio gives a bare string for plain text)."""
+    return message["content"] if isinstance(message["content"], list) else [message["content"]]
+
+
+def _box(text: str | None, files) -> dict:
+    """A MultimodalTextbox value: the text and the paths of the files (given as paths or file dicts)."""
+    return {"text": text or "", "files": [_file_path(f) for f in files or []]}
+
+
 def user_message(message: dict | str | None) -> dict:
     """The chat message for what the user sent: file parts first (as Gemma's prompts put media), then the text."""
     if isinstance(message, str):
         message = {"text": message, "files": []}
     message = message or {}
-    text = (message.get("text") or "").strip()
-    files = [_file_path(f) for f in message.get("files") or []]
+    box = _box(message.get("text"), message.get("files"))
+    text, files = box["text"].strip(), box["files"]
     if not text and not files:
         raise MessageError("the message is empty: type some text or attach an image, audio clip or video")
     content: list = [{"path": p, "mime_type": mimetypes.guess_type(p)[0]} for p in files]
@@ -101,8 +111,7 @@ def model_messages(history: History, system_prompt: str = "") -> list[dict]:
     for message in history:
         if is_stats(message):
             continue
-        content = message["content"] if isinstance(message["content"], list) else [message["content"]]
-        parts = [_model_part(item) for item in content]
+        parts = [_model_part(item) for item in _content(message)]
         if messages and messages[-1]["role"] == message["role"]:
             messages[-1]["content"] += parts
         else:
@@ -137,7 +146,7 @@ def transcript(history: History) -> list[dict]:
     for message in history:
         if is_stats(message):
             continue
-        content = message["content"] if isinstance(message["content"], list) else [message["content"]]
+        content = _content(message)
         texts = [c if isinstance(c, str) else c.get("text", "") for c in content if isinstance(c, str) or c.get("type") == "text"]
         files = [Path(c["path"]).name for c in content if isinstance(c, dict) and "path" in c]
         rows.append({"role": message["role"], "text": "\n".join(texts), "files": files})
@@ -159,11 +168,8 @@ def textbox_value(message: dict | None) -> dict:
     """A MultimodalTextbox value holding a user message again (for undo)."""
     if message is None:
         return {"text": "", "files": []}
-    content = message["content"] if isinstance(message["content"], list) else [message["content"]]
-    return {
-        "text": "\n".join(c for c in content if isinstance(c, str)),
-        "files": [c["path"] for c in content if isinstance(c, dict) and "path" in c],
-    }
+    content = _content(message)
+    return _box("\n".join(c for c in content if isinstance(c, str)), [c for c in content if isinstance(c, dict) and "path" in c])
 
 
 def attach_snapshot(message: dict | None, snapshot: str | None) -> tuple[dict, None]:
@@ -171,8 +177,7 @@ def attach_snapshot(message: dict | None, snapshot: str | None) -> tuple[dict, N
     if not snapshot:
         raise gr.Error("No snapshot yet: start the webcam and take a picture first.", title="Webcam")
     message = message or {}
-    files = [_file_path(f) for f in message.get("files") or []]
-    return {"text": message.get("text") or "", "files": [*files, snapshot]}, None
+    return _box(message.get("text"), [*(message.get("files") or []), snapshot]), None
 
 
 # -- generation ----------------------------------------------------------------------------------
@@ -229,9 +234,7 @@ def stream_turn(
 def _pieces(stream) -> Iterator[str]:
     try:
         yield from stream
-    except G3nError as err:
-        raise readable_error(err) from err
-    except Exception as err:  # noqa: BLE001 - a failed generation is shown in the page; the app keeps serving
+    except Exception as err:  # noqa: BLE001 - a failed generation (typed or not) is shown in the page; the app keeps serving
         raise readable_error(err) from err
     finally:
         if stream.reply is None:
@@ -307,7 +310,7 @@ def undo_turn(history: History) -> tuple[History, History, dict]:
 def example_message(evt: gr.SelectData) -> dict:
     """The textbox value of a clicked chat example."""
     value = evt.value or {}
-    return {"text": value.get("text", ""), "files": [_file_path(f) for f in value.get("files") or []]}
+    return _box(value.get("text"), value.get("files"))
 
 
 def api_chat(

@@ -19,7 +19,15 @@ from .feedback import progress_callback, readable_error
 from .workbench import Workbench
 
 MIN_VARIANTS, MAX_VARIANTS = 2, 6
-CHARTS = ("accuracy_vs_decode", "accuracy_vs_memory", "latency", "time_to_first_token", "memory", "sparsity")
+CHART_TITLES = {  # evals' chart names, in page order, with the label each plot carries
+    "accuracy_vs_decode": "Accuracy vs decode speed",
+    "accuracy_vs_memory": "Accuracy vs memory",
+    "latency": "Throughput",
+    "time_to_first_token": "Time to first token",
+    "memory": "Memory",
+    "sparsity": "Realised sparsity per layer",
+}
+CHARTS = tuple(CHART_TITLES)
 DEFAULT_TASKS = ("builtin_mc", "builtin_image_qa")
 DEFAULT_LIMIT = 8
 

@@ -10,15 +10,6 @@ from . import compare as c
 from .workbench import Workbench
 from .zerogpu import on_gpu
 
-CHART_TITLES = {
-    "accuracy_vs_decode": "Accuracy vs decode speed",
-    "accuracy_vs_memory": "Accuracy vs memory",
-    "latency": "Throughput",
-    "time_to_first_token": "Time to first token",
-    "memory": "Memory",
-    "sparsity": "Realised sparsity per layer",
-}
-
 
 def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Dropdown]:
     """Variant picker, suites and measurements, Run with progress, table, charts, downloads, earlier runs.
@@ -40,7 +31,8 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
                 spec = gr.Textbox(placeholder="tiny attn=eager sparsity=0.9@0-4 towers=text", show_label=False, scale=4)
                 add = gr.Button("Add", scale=1)
         with gr.Column(scale=2):
-            tasks = gr.CheckboxGroup(c.task_choices(), value=[t for t in c.DEFAULT_TASKS if t in dict(map(reversed, c.task_choices()))],
+            choices = c.task_choices()
+            tasks = gr.CheckboxGroup(choices, value=[t for t in c.DEFAULT_TASKS if t in {name for _, name in choices}],
                                      label="Suites", elem_id="compare-tasks")
             measures = gr.CheckboxGroup(c.measure_choices(), value=c.measure_choices(), label="Measurements", elem_id="compare-measures")
             with gr.Row():
@@ -49,10 +41,10 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
     run = gr.Button("Run comparison", variant="primary", elem_id="compare-run")
     table = gr.Dataframe(label="Results", interactive=False, wrap=True, elem_id="compare-table")
     plots = []
-    names = list(CHART_TITLES)
+    names = list(c.CHARTS)
     for row in range(0, len(names), 2):
         with gr.Row():
-            plots += [gr.Plot(label=CHART_TITLES[n], show_label=False, elem_id=f"chart-{n}") for n in names[row : row + 2]]
+            plots += [gr.Plot(label=c.CHART_TITLES[n], show_label=False, elem_id=f"chart-{n}") for n in names[row : row + 2]]
     files = gr.File(label="Download results (CSV, JSON)", file_count="multiple", interactive=False, elem_id="compare-files")
     with gr.Row():
         runs = gr.Dropdown(c.earlier_runs(bench), label="Earlier runs", scale=4, elem_id="compare-runs")

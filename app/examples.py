@@ -47,21 +47,29 @@ def speech_samples(text: str = SPEECH) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * np.where(t < 0.75, 660, 880) * t)).astype(np.float32)
 
 
-def write_ball_video(path: Path, frames: int = 8, size: int = 96) -> Path:
-    """A green ball rolling left to right: 8 frames at 4 fps."""
+def write_video(path: Path, frames: list[Image.Image], fps: int) -> Path:
+    """Encode same-sized RGB frames as an MPEG-4 video at `fps`."""
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=4)
-        stream.width = stream.height = size
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = frames[0].size
         stream.pix_fmt = "yuv420p"
-        for i in range(frames):
-            image = Image.new("RGB", (size, size), (235, 235, 235))
-            x = 8 + i * (size - 40) // (frames - 1)
-            ImageDraw.Draw(image).ellipse((x, size // 2 - 12, x + 24, size // 2 + 12), fill=(20, 160, 60))
+        for image in frames:
             for packet in stream.encode(av.VideoFrame.from_image(image)):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_ball_video(path: Path, frames: int = 8, size: int = 96) -> Path:
+    """A green ball rolling left to right: 8 frames at 4 fps."""
+    images = []
+    for i in range(frames):
+        image = Image.new("RGB", (size, size), (235, 235, 235))
+        x = 8 + i * (size - 40) // (frames - 1)
+        ImageDraw.Draw(image).ellipse((x, size // 2 - 12, x + 24, size // 2 + 12), fill=(20, 160, 60))
+        images.append(image)
+    return write_video(path, images, fps=4)
 
 
 def write_examples(folder: Path = EXAMPLES_DIR) -> dict[str, Path]:

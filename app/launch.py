@@ -139,5 +139,5 @@ def serve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ, blo
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of app.py."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported, which serve() does first
     serve(build_parser().parse_args(argv))

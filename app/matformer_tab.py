@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 
 from g3n_core import G3nError, MatformerSlice, Variant
 from g3n_core.cli import default_dtype
+from g3n_core.info import human_bytes, human_count
 from g3n_core.matformer.export import export_slice
 from g3n_core.matformer.presets import find_preset, lab_presets
 from g3n_core.matformer.sizes import ffn_profile, preset_table, slice_report
@@ -25,7 +26,6 @@ from g3n_core.sources import HUB_IDS
 
 from .compare import add_variant
 from .feedback import progress_callback, readable_error
-from .model_panel import human_bytes, human_count
 from .workbench import Workbench
 
 EDITOR_COLUMNS = ["layer", "attn", "kv", "parent", "width", "skip"]

@@ -15,7 +15,7 @@ import torch
 
 from g3n_core import G3nError, LoadedModel, Variant
 from g3n_core.cli import default_dtype
-from g3n_core.info import describe
+from g3n_core.info import describe, human_bytes, human_count
 from g3n_core.matformer.presets import lab_presets, parse_slice
 from g3n_core.sources import HUB_IDS, num_text_layers
 from g3n_core.variant import ATTN_IMPLS, DTYPES
@@ -44,20 +44,6 @@ def slice_choices() -> list[tuple[str, str]]:
     """MatFormer choices: none, each Lab preset (with its published MMLU), or a custom slice."""
     presets = [(f"{p.key}: {p.effective_params_b:.2f} B effective, MMLU {p.mmlu_pt_accuracy:.1f}", p.key) for p in lab_presets()]
     return [(NO_SLICE, NO_SLICE), *presets, (CUSTOM_SLICE, CUSTOM_SLICE)]
-
-
-def human_count(n: float) -> str:
-    """9_900_000 -> '9.90 M'."""
-    for unit in ("", " K", " M", " B"):
-        if abs(n) < 1000:
-            return f"{n:.0f}" if not unit else f"{n:.2f}{unit}"
-        n /= 1000
-    return f"{n:.2f} T"
-
-
-def human_bytes(n: float) -> str:
-    """Bytes in MiB / GiB."""
-    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 # Speed features as the panel names them -> the Variant fields they set (see docs/speed.md).

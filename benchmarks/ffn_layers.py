@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import torch
 
-from benchmarks.timing import median, synchronize
+from benchmarks.timing import median
+from evals.measure.common import timed
 from g3n_core.sparsity import text_layers
 from g3n_core.speed.sparse_ffn import SparseDecodeMLP
 
@@ -45,10 +44,7 @@ def time_ffn_layers(plain, input_ids: torch.Tensor, rounds: int = 5) -> dict:
         for _ in range(rounds + 1):  # the first round warms up and is dropped
             for kind, modules in (("dense", dense), ("sparse", sparse)):
                 for i in layers:
-                    start = time.perf_counter()
-                    modules[i](inputs[i])
-                    synchronize(inputs[i].device)
-                    times[kind][i].append(time.perf_counter() - start)
+                    times[kind][i].append(timed(inputs[i].device, lambda: modules[i](inputs[i]))[0])
         exact = {i: bool(torch.equal(dense[i](inputs[i]), sparse[i](inputs[i]))) for i in layers}
     per_layer = {
         i: {"dense_ms": 1e3 * median(times["dense"][i][1:]), "sparse_ms": 1e3 * median(times["sparse"][i][1:]), "bitwise_equal": exact[i]}

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import time
 
 import torch
 
 from benchmarks.decode import PLAIN, variant_of
 from benchmarks.plain import fixed_prompt, load_plain
 from benchmarks.report import machine, write_result
-from benchmarks.timing import median, paired_ratio, synchronize
+from benchmarks.timing import median, paired_ratio
+from evals.measure.common import timed
 from g3n_core import load_model
 
 CPU_VARIANTS = ("ple=mmap prepack=true", "ple=mmap sparse_ffn=true prepack=true", "ple=mmap sparse_ffn=true quant=int8")
@@ -27,12 +27,8 @@ GPU_VARIANTS = ("attn=eager", "kv_cache=static")
 
 def time_prefill(model, ids: torch.Tensor) -> float:
     """Seconds for one forward pass over `ids` that fills a cache and keeps the last logits, as generate's first step does."""
-    synchronize(ids.device)
-    start = time.perf_counter()
     with torch.inference_mode():
-        model(ids, use_cache=True, logits_to_keep=1)
-    synchronize(ids.device)
-    return time.perf_counter() - start
+        return timed(ids.device, lambda: model(ids, use_cache=True, logits_to_keep=1))[0]
 
 
 def time_pair(plain, model, ids: torch.Tensor, rounds: int) -> tuple[dict, list[float]]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from transformers.generation.streamers import BaseStreamer
 
+from evals.measure.common import synchronize
+
 
 class TokenClock(BaseStreamer):
     """A streamer that notes when the prompt was taken and when each new token arrived."""
@@ -35,12 +37,6 @@ class GenerationTiming:
     tokens: list[int]
     prefill_s: float
     decode_tokens_per_s: float
-
-
-def synchronize(device: torch.device | str) -> None:
-    """Wait for queued GPU work, so a clock reads finished work (no-op on the CPU)."""
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def timed_generate(model, input_ids: torch.Tensor, new_tokens: int, **generate_kwargs) -> GenerationTiming:

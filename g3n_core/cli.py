@@ -126,16 +126,8 @@ def _register_generate(sub) -> None:
 # -- info ----------------------------------------------------------------------------------------
 
 
-def _human(n: float) -> str:
-    for unit in ("", "K", "M", "B"):
-        if abs(n) < 1000:
-            return f"{n:.2f}{unit}" if unit else f"{n:.0f}"
-        n /= 1000
-    return f"{n:.2f}T"
-
-
 def _info(args: argparse.Namespace) -> int:
-    from .info import model_info
+    from .info import human_count, model_info
 
     info = model_info(variant_from_args(args))
     if args.json:
@@ -143,9 +135,9 @@ def _info(args: argparse.Namespace) -> int:
         return 0
     print(f"{info.model} ({info.dtype}){'  [random weights]' if info.random_weights else ''}")
     for name, count in info.params.items():
-        print(f"  {name:<22} {_human(count):>9} params  {info.bytes[name] / 2**20:>10.1f} MiB")
-    print(f"  {'total':<22} {_human(info.total_params):>9} params  {info.total_bytes / 2**20:>10.1f} MiB")
-    print(f"  effective params (Gemma 3n count): {_human(info.effective_params)}")
+        print(f"  {name:<22} {human_count(count, ''):>9} params  {info.bytes[name] / 2**20:>10.1f} MiB")
+    print(f"  {'total':<22} {human_count(info.total_params, ''):>9} params  {info.total_bytes / 2**20:>10.1f} MiB")
+    print(f"  effective params (Gemma 3n count): {human_count(info.effective_params, '')}")
     for key, value in info.config.items():
         print(f"  {key}: {value}")
     return 0

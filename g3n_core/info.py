@@ -40,6 +40,20 @@ class ModelInfo:
         return asdict(self)
 
 
+def human_count(n: float, sep: str = " ") -> str:
+    """9_900_000 -> '9.90 M' (sep between number and unit; '' for compact tables)."""
+    for unit in ("", "K", "M", "B"):
+        if abs(n) < 1000:
+            return f"{n:.2f}{sep}{unit}" if unit else f"{n:.0f}"
+        n /= 1000
+    return f"{n:.2f}{sep}T"
+
+
+def human_bytes(n: float) -> str:
+    """Bytes in MiB / GiB."""
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
 def component_of(name: str, text_only: bool = False) -> str:
     """Which component a parameter (named as in the loaded model) belongs to."""
     full = canonical_name(name, text_only)

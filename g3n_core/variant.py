@@ -6,7 +6,6 @@ Invalid values fail at construction with a `VariantError` naming the field.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import torch
 
 from .errors import ModelSourceError, SliceError, VariantError
-from .matformer.spec import MatformerSlice
+from .matformer.spec import MatformerSlice, custom_label
 from .sources import classify, num_text_layers, read_config
 from .sparsity import check_layer_count, format_sparsity, parse_sparsity
 
@@ -26,6 +25,7 @@ TOWERS = ("vision", "audio")
 PLE_MODES = ("resident", "mmap")
 KV_CACHES = ("dynamic", "static")
 QUANTS = ("none", "int8")
+BOOL_FIELDS = ("sparse_ffn", "compile", "prepack")  # on/off knobs: true/false in specs and JSON
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class Variant:
             raise VariantError("kv_cache", f"unknown KV cache {self.kv_cache!r}; choose {' or '.join(KV_CACHES)}")
         if self.quant not in QUANTS:
             raise VariantError("quant", f"unknown quantization {self.quant!r}; choose {' or '.join(QUANTS)}")
-        for name in ("sparse_ffn", "compile", "prepack"):
+        for name in BOOL_FIELDS:
             if not isinstance(getattr(self, name), bool):
                 raise VariantError(name, f"must be true or false, got {getattr(self, name)!r}")
         if self.prepack and (self.device != "cpu" or self.dtype != "bfloat16"):
@@ -201,8 +201,8 @@ class Variant:
         if self.matformer is not None:
             parts.append(f"mf:{self.matformer.label}")
         if self.sparsity != "default":
-            parts.append(f"sp:{self.sparsity if len(self.sparsity) <= 12 else _short_hash(self.sparsity)}")
-        parts += [flag for flag, on in (("sparse-ffn", self.sparse_ffn), ("compile", self.compile), ("prepack", self.prepack)) if on]
+            parts.append(f"sp:{self.sparsity if len(self.sparsity) <= 12 else custom_label(self.sparsity)}")
+        parts += [name.replace("_", "-") for name in BOOL_FIELDS if getattr(self, name)]
         parts += [f"ple:{self.ple}"] if self.ple != "resident" else []
         parts += [f"kv:{self.kv_cache}"] if self.kv_cache != "dynamic" else []
         parts += [self.quant] if self.quant != "none" else []
@@ -248,11 +248,6 @@ class Variant:
         return cls.from_dict(json.loads(text))
 
 
-def _short_hash(text: str) -> str:
-    """A stable 6-character tag, so long settings still give distinct names."""
-    return "custom-" + hashlib.sha1(text.encode()).hexdigest()[:6]
-
-
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -273,7 +268,7 @@ def parse_variant_spec(spec: str) -> Variant:
         key = key.strip().replace("-", "_")
         if key == "towers":
             data[key] = tuple(t for t in value.replace("+", ",").split(",") if t and t != "text")
-        elif key in ("sparse_ffn", "compile", "prepack"):
+        elif key in BOOL_FIELDS:
             if value.lower() not in _BOOL_WORDS:
                 raise VariantError(key, f"expected true/false, got {value!r}")
             data[key] = _BOOL_WORDS[value.lower()]

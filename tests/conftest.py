@@ -13,7 +13,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("G3N_CACHE", tempfile.mkdtemp(prefix="g3n-test-cache-"))
 
-import av  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
@@ -29,18 +28,14 @@ def tiny():
 
 
 def _write_video(path: Path, frames: int = 12, size: int = 64) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=6)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        for i in range(frames):
-            image = np.zeros((size, size, 3), np.uint8)
-            image[:, : (i + 1) * size // frames] = (255, 80, 0)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    from app.examples import write_video
+
+    images = []
+    for i in range(frames):  # an orange bar filling the frame from the left
+        image = np.zeros((size, size, 3), np.uint8)
+        image[:, : (i + 1) * size // frames] = (255, 80, 0)
+        images.append(Image.fromarray(image))
+    return write_video(path, images, fps=6)
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,9 @@ _SLICE_HELP = (
 
 
 def _gb(n: float) -> str:
-    from ..cli import _human
+    from ..info import human_count
 
-    return f"{n / 1e9:.3f}B" if n >= 1e9 else _human(n)
+    return f"{n / 1e9:.3f}B" if n >= 1e9 else human_count(n, "")
 
 
 def _slice_args(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from ..errors import SliceError
 
 
+def custom_label(key: str) -> str:
+    """'custom-' and a stable 6-character digest of `key`: distinct short names for long settings."""
+    return "custom-" + hashlib.sha1(key.encode()).hexdigest()[:6]
+
+
 @dataclass(frozen=True)
 class MatformerSlice:
     """FFN widths of the kept layers, in kept-layer order (None keeps the parent's), and the parent layers to skip.
@@ -43,8 +48,7 @@ class MatformerSlice:
         """Short, stable name for tables and plots."""
         if self.preset:
             return self.preset
-        digest = hashlib.sha1(repr((self.ffn, self.skip)).encode()).hexdigest()[:6]
-        return f"custom-{digest}"
+        return custom_label(repr((self.ffn, self.skip)))
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
