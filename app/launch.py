@@ -111,7 +111,8 @@ def launch_kwargs(args: argparse.Namespace, bench) -> dict:
         server_port=args.port,  # None: Gradio reads GRADIO_SERVER_PORT, else the first free port from 7860
         share=args.share,
         max_file_size=args.max_file_size,
-        allowed_paths=[str(bench.examples_dir), str(Path(bench.results_root).resolve())],  # examples; run CSV/JSON and exports to download
+        # Served by URL: the chat examples and the copies the app makes for download; never the run folders or exports.
+        allowed_paths=[str(Path(bench.examples_dir).resolve()), str(bench.downloads_dir)],
         show_error=False,
         ssr_mode=False,
         theme=THEME,

@@ -21,7 +21,7 @@ from g3n_core.sources import HUB_IDS, num_text_layers
 from g3n_core.variant import ATTN_IMPLS, DTYPES
 
 from .feedback import progress_callback, readable_error
-from .safety import check_model_choice
+from .safety import allowed_model
 from .workbench import Workbench
 from .zerogpu import on_gpu
 
@@ -78,7 +78,7 @@ def variant_from_panel(
     features: list[str] | None = None,
 ) -> Variant:
     """The Variant the panel describes; a typed G3nError names the field that is wrong."""
-    model = check_model_choice(model, bench.model_roots)
+    model = allowed_model(model, bench.model_roots)
     if preset in (None, "", NO_SLICE):
         matformer = None
     elif preset == CUSTOM_SLICE:
@@ -198,6 +198,7 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
         [variant_state, status, banner, table],
         concurrency_id="load",
         concurrency_limit=1,
+        api_name="load_model",
         api_visibility="undocumented",
     )
     return status, banner
