@@ -124,7 +124,9 @@ def launch_demo(bench, args: argparse.Namespace, block: bool = True):
     """Build the page for `bench` and serve it as `args` say; returns the running gr.Blocks."""
     from .ui import build_demo
 
-    demo = build_demo(bench, allow_url_media=args.allow_url_media)
+    from .feedback import refuse_malformed_inputs
+
+    demo = refuse_malformed_inputs(build_demo(bench, allow_url_media=args.allow_url_media))
     demo.queue(default_concurrency_limit=4, max_size=256)
     demo.launch(prevent_thread_lock=not block, **launch_kwargs(args, bench))
     return demo
@@ -132,8 +134,10 @@ def launch_demo(bench, args: argparse.Namespace, block: bool = True):
 
 def serve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ, block: bool = True):
     """Load the launch model and serve the app (blocking when `block`)."""
+    from .feedback import setup_logging
     from .zerogpu import spaces_gpu
 
+    setup_logging()  # one line per refused request
     spaces_gpu()  # on ZeroGPU, `import spaces` must come before CUDA is touched
     return launch_demo(make_bench(args, environ), args, block)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from html import escape
 from pathlib import Path
 
 import gradio as gr
@@ -22,8 +21,10 @@ from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 
 from g3n_core import MediaPolicy
-from g3n_core.errors import ModelSourceError
+from g3n_core.errors import MediaAccessError, ModelSourceError
 from g3n_core.sources import BUILTIN_NAMES, is_hub_id
+
+from .feedback import readable_error
 
 
 def upload_folder() -> Path:
@@ -49,10 +50,8 @@ def refuse_url_files(component: gr.components.Component, allow_network: bool) ->
 
     async def move_uploads_only(url_or_file_path):
         if url_or_file_path is not None and is_http_url_like(str(url_or_file_path)):
-            raise gr.Error(
-                f"{escape(str(url_or_file_path))}: this server does not fetch URLs; upload the file instead",
-                title="URL refused",
-            )
+            refused = MediaAccessError(str(url_or_file_path), "this server does not fetch URLs; upload the file instead")
+            raise readable_error(refused)  # escaped: the same check serves the page and the API
         return await move(url_or_file_path)
 
     component.async_move_resource_to_block_cache = move_uploads_only
