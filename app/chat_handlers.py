@@ -179,7 +179,7 @@ def attach_snapshot(message: dict | None, snapshot: str | None) -> tuple[dict, N
 
 
 def loaded_model(
-    bench: Workbench, variant: Variant, progress: Callable[[float, str], None] | None = None, html: bool = True
+    bench: Workbench, variant: Variant, progress: Callable[[float, str], None] | None = None, html: bool | None = None
 ) -> LoadedModel:
     """The session's model from the shared cache (loading it, with progress, when needed)."""
     try:
@@ -197,14 +197,14 @@ def stream_turn(
     settings: GenerationSettings,
     progress: Callable[[float, str], None] | None = None,
     session: str | None = None,
-    html: bool = True,
+    html: bool | None = None,
 ) -> Iterator[tuple[History, str, ChatReply | None]]:
     """Answer `turn` after `history`: yields (conversation so far, reply text so far, final reply or None).
 
     Bad input raises a gr.Error before anything is yielded. The session's stop button
     (`bench.streams.stop(session)`) ends the reply early, which then finishes with its stats;
     closing the iterator (an API client cancelling) also cancels g3n_core's ChatStream, so either
-    way the model is free within a token. Errors and warnings are HTML-escaped for the page unless `html` is False (API).
+    way the model is free within a token. Errors and warnings are HTML-escaped for the page, plain for API clients (`html=False`).
     """
     loaded = loaded_model(bench, variant, progress, html)
     try:
@@ -225,11 +225,11 @@ def stream_turn(
             bench.streams.finished(session, stream)
     reply = stream.reply
     for warning in reply.warnings:
-        gr.Warning(escape(warning) if html else warning)
+        gr.Warning(warning if html is False else escape(warning))
     yield [*base, {"role": "assistant", "content": reply.text}, stats_message(reply, variant)], reply.text, reply
 
 
-def _pieces(stream, html: bool = True) -> Iterator[str]:
+def _pieces(stream, html: bool | None = None) -> Iterator[str]:
     try:
         yield from stream
     except Exception as err:  # noqa: BLE001 - a failed generation (typed or not) is shown in the page; the app keeps serving

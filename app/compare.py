@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from g3n_core import G3nError, ModelCache, Variant, parse_variant_spec
 
 from .feedback import progress_callback, readable_error
+from .memory_fit import check_all_fit, variants_markdown
 from .safety import allowed_model, allowed_path, offer_download
 from .workbench import Workbench
 
@@ -31,6 +32,7 @@ CHART_TITLES = {  # evals' chart names, in page order, with the label each plot 
 CHARTS = tuple(CHART_TITLES)
 DEFAULT_TASKS = ("builtin_mc", "builtin_image_qa")
 DEFAULT_LIMIT = 8
+RUN_RESERVE_BYTES = 32 * 2**20  # room made before a run (its log, tables and samples: well under this on the built-in suites)
 
 
 def suggested_variants(bench: Workbench) -> dict[str, Variant]:
@@ -84,6 +86,12 @@ def picked_variants(chosen: dict[str, Variant], names: list[str]) -> list[Varian
     if not MIN_VARIANTS <= len(names) <= MAX_VARIANTS:
         raise gr.Error(f"Pick {MIN_VARIANTS} to {MAX_VARIANTS} variants to compare (now {len(names)}).", title="Variants")
     return [chosen[n] for n in names]
+
+
+def picked_estimates(bench: Workbench, chosen: dict[str, Variant], names: list[str]) -> tuple[str, gr.Button]:
+    """Each picked variant's memory estimate before Run; Run disabled while one cannot fit."""
+    text, all_fit = variants_markdown(bench, {n: chosen[n] for n in names or [] if n in chosen})
+    return text, gr.Button(interactive=all_fit)
 
 
 def task_choices() -> list[tuple[str, str]]:
@@ -161,14 +169,24 @@ def run_comparison(
     variants = picked_variants(chosen, names)
     if not tasks and not measures:
         raise gr.Error("Pick at least one suite or measurement.", title="Nothing to run")
+    check_all_fit(bench, variants)
     run_dir = new_run_dir(bench.results_root, variants)
     try:
-        # Its own cache: the memory measurement loads each variant afresh, without evicting the chat's models.
-        df = run(variants, list(tasks), run_dir, measures=list(measures), limit=int(limit) or None, cache=ModelCache(),
+        bench.quota.make_room(RUN_RESERVE_BYTES, keep=bench.models_in_use(), what="a Compare run")
+        # Its own cache (same budget): the memory measurement loads each variant afresh, without evicting the chat's models.
+        df = run(variants, list(tasks), run_dir, measures=list(measures), limit=int(limit) or None,
+                 cache=ModelCache(budget_bytes=bench.cache.budget_bytes),
                  measure_settings=MeasureSettings(repeats=int(repeats)), progress=progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err
-    return (*results_view(df, run_dir, bench.downloads_dir), runs_dropdown(bench, str(run_dir)))
+    shown = results_view(df, run_dir, bench.downloads_dir)
+    bench.quota.enforce(keep=[*bench.models_in_use(), *in_view(bench, run_dir)])
+    return (*shown, runs_dropdown(bench, str(run_dir)))
+
+
+def in_view(bench: Workbench, run_dir: Path) -> list[Path]:
+    """What showing a run uses: its folder and its download copies (kept by the results quota's clean-up)."""
+    return [Path(run_dir), bench.downloads_dir / Path(run_dir).name]
 
 
 def earlier_runs(bench: Workbench) -> list[tuple[str, str]]:
@@ -201,4 +219,7 @@ def show_run(bench: Workbench, path: str) -> tuple:
         df = load_results(folder)
     except G3nError as err:
         raise readable_error(err) from err
-    return results_view(df, folder, bench.downloads_dir)
+    bench.quota.touch(folder)  # shown again: the last to be cleaned up
+    shown = results_view(df, folder, bench.downloads_dir)
+    bench.quota.enforce(keep=[*bench.models_in_use(), *in_view(bench, folder)])
+    return shown

@@ -2,8 +2,8 @@
 
 A refused request logs one line (the error's type and message) at INFO; its traceback only at DEBUG.
 Gradio renders an error's message as (sanitized) HTML in the page's toast but hands it to API
-clients as it is, so the page's events escape it and the API endpoints (`/chat`, `/history`)
-send plain text: `readable_error(err, html=False)`.
+clients as it is, so a refusal is HTML-escaped for the page and plain text for gradio_client and
+HTTP clients (`readable_error` tells them apart by the request).
 """
 
 from __future__ import annotations
@@ -30,11 +30,26 @@ def error_title(err: Exception) -> str:
     return "Request error" if isinstance(err, G3nError) else "Unexpected error"
 
 
-def readable_error(err: Exception, html: bool = True) -> gr.Error:
+def from_api_client() -> bool:
+    """True while Gradio runs an event for gradio_client (its x-gradio-user header) or the HTTP API (/gradio_api/call/)."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    if request is None:
+        return False
+    try:
+        return request.headers.get("x-gradio-user") == "api" or "/call/" in request.url.path
+    except AttributeError:  # a Request built without an HTTP request (tests, MCP)
+        return False
+
+
+def readable_error(err: Exception, html: bool | None = None) -> gr.Error:
     """A gr.Error carrying the typed error's own message (it says what to do); logged once, without a traceback.
 
-    `html=True` escapes the message for the page's toast; API endpoints pass `html=False` for plain text.
+    The message is HTML-escaped for the page's toast and plain for API clients: `html=None` tells
+    them apart by the request being served (`from_api_client`); the /chat endpoint passes False.
     """
+    html = not from_api_client() if html is None else html
     message = str(err) if isinstance(err, G3nError) else f"{type(err).__name__}: {err}"
     if isinstance(err, G3nError):
         log.info("refused (%s): %s", type(err).__name__, message)

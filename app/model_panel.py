@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 from html import escape
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -21,6 +22,7 @@ from g3n_core.sources import HUB_IDS, num_text_layers
 from g3n_core.variant import ATTN_IMPLS, DTYPES
 
 from .feedback import progress_callback, readable_error
+from .memory_fit import estimate_update, fit_markdown
 from .safety import allowed_model
 from .workbench import Workbench
 from .zerogpu import on_gpu
@@ -153,7 +155,14 @@ def load_from_panel(
         loaded = bench.cache.get(variant, progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err
+    if Path(variant.model).is_dir():
+        bench.quota.touch(variant.model)  # an export in use is the last the results quota cleans up
     return variant, model_status(loaded), weights_banner(loaded, []), size_table(loaded)
+
+
+def panel_estimate(bench: Workbench, *knobs) -> tuple[str, gr.Button]:
+    """The panel's size estimate before Load, and Load disabled when the variant cannot fit (or has a bad value)."""
+    return estimate_update(bench, lambda: variant_from_panel(bench, *knobs))
 
 
 def describe_session(bench: Workbench, variant: Variant) -> tuple[str, str, pd.DataFrame]:
@@ -189,9 +198,13 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
                     info="Compared against plain transformers in benchmarks/README.md; int8 changes the outputs",
                 )
                 load = gr.Button("Load", variant="primary")
+                fit = gr.Markdown(fit_markdown(bench, default)[0], elem_id="model-fit")
             with gr.Column(scale=1):
                 table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True)
     model.change(lambda m: default_dtype(m, default.device), [model], [dtype], queue=False, api_visibility="undocumented")
+    knobs = [model, attn, dtype, device, towers, preset, custom, sparsity, features]
+    for knob in knobs:  # the estimate follows every knob, before anything loads
+        knob.change(partial(panel_estimate, bench), knobs, [fit, load], queue=False, api_visibility="undocumented")
     load.click(
         on_gpu(partial(load_from_panel, bench), duration=300),
         [model, attn, dtype, device, towers, preset, custom, sparsity, features],

@@ -16,6 +16,7 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .errors import (  # noqa: E402
     ContextOverflowError,
+    DiskQuotaError,
     EvalError,
     ExportError,
     G3nError,
@@ -39,6 +40,7 @@ __all__ = [
     "ChatReply",
     "ChatStream",
     "ContextOverflowError",
+    "DiskQuotaError",
     "EvalError",
     "ExportError",
     "G3nError",

@@ -87,3 +87,7 @@ class ModelTooLargeError(G3nError):
         self.needed = needed
         self.budget = budget
         self.alternatives = list(alternatives or [])
+
+
+class DiskQuotaError(G3nError):
+    """Writing would take the results folder over its size quota; the message names the sizes and what to do."""
