@@ -52,7 +52,8 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
         show = gr.Button("Show run", scale=1)
 
     ui = dict(queue=False, api_visibility="undocumented")
-    picker.change(partial(c.picked_estimates, bench), [chosen, picker], [estimates, run], **ui)
+    picker.change(partial(c.picked_estimates, bench), [chosen, picker], [estimates, run], trigger_mode="always_last",
+                  concurrency_limit=None, show_progress="hidden", api_visibility="undocumented")
     add.click(partial(c.add_spec, bench), [chosen, picker, spec], [chosen, picker, spec], api_name="compare_add", **ui)
     spec.submit(partial(c.add_spec, bench), [chosen, picker, spec], [chosen, picker, spec], **ui)
     run.click(

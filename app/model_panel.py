@@ -203,8 +203,10 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
                 table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True)
     model.change(lambda m: default_dtype(m, default.device), [model], [dtype], queue=False, api_visibility="undocumented")
     knobs = [model, attn, dtype, device, towers, preset, custom, sparsity, features]
-    for knob in knobs:  # the estimate follows every knob, before anything loads
-        knob.change(partial(panel_estimate, bench), knobs, [fit, load], queue=False, api_visibility="undocumented")
+    # The estimate follows every knob before anything loads: one listener, the latest change only, so a slow
+    # estimate (a refusal names what would fit) never lands after a newer one.
+    gr.on([k.change for k in knobs], partial(panel_estimate, bench), knobs, [fit, load], trigger_mode="always_last",
+          concurrency_limit=None, show_progress="hidden", api_visibility="undocumented")
     load.click(
         on_gpu(partial(load_from_panel, bench), duration=300),
         [model, attn, dtype, device, towers, preset, custom, sparsity, features],
