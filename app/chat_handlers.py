@@ -18,6 +18,7 @@ import gradio as gr
 
 from g3n_core import ChatReply, GenerationSettings, G3nError, LoadedModel, Variant, stream_chat
 from g3n_core.errors import MessageError, UnsupportedMediaError
+from g3n_core.generation import settings_from_numbers
 from g3n_core.media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 from .feedback import progress_callback, readable_error
@@ -32,16 +33,8 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly."
 
 
 def settings_from_ui(max_new_tokens: float, temperature: float, top_p: float, top_k: float, seed: float) -> GenerationSettings:
-    """GenerationSettings from the sliders: temperature 0 means greedy decoding."""
-    sample = float(temperature) > 0
-    return GenerationSettings(
-        max_new_tokens=int(max_new_tokens),
-        do_sample=sample,
-        temperature=float(temperature) if sample else 1.0,
-        top_p=float(top_p),
-        top_k=int(top_k),
-        seed=int(seed),
-    )
+    """GenerationSettings from the sliders: temperature 0 means greedy decoding; NaN or a wrong type is a SettingsError."""
+    return settings_from_numbers(max_new_tokens, temperature, top_p, top_k, seed)
 
 
 # -- messages ------------------------------------------------------------------------------------
@@ -78,6 +71,8 @@ def user_message(message: dict | str | None) -> dict:
     if isinstance(message, str):
         message = {"text": message, "files": []}
     message = message or {}
+    if not isinstance(message, dict) or not isinstance(message.get("text") or "", str) or not isinstance(message.get("files") or [], list):
+        raise MessageError('a message is {"text": a string, "files": a list of uploaded files}')
     box = _box(message.get("text"), message.get("files"))
     text, files = box["text"].strip(), box["files"]
     if not text and not files:
@@ -183,12 +178,14 @@ def attach_snapshot(message: dict | None, snapshot: str | None) -> tuple[dict, N
 # -- generation ----------------------------------------------------------------------------------
 
 
-def loaded_model(bench: Workbench, variant: Variant, progress: Callable[[float, str], None] | None = None) -> LoadedModel:
+def loaded_model(
+    bench: Workbench, variant: Variant, progress: Callable[[float, str], None] | None = None, html: bool | None = None
+) -> LoadedModel:
     """The session's model from the shared cache (loading it, with progress, when needed)."""
     try:
         return bench.cache.get(variant, progress)
     except G3nError as err:
-        raise readable_error(err) from err
+        raise readable_error(err, html) from err
 
 
 def stream_turn(
@@ -200,25 +197,26 @@ def stream_turn(
     settings: GenerationSettings,
     progress: Callable[[float, str], None] | None = None,
     session: str | None = None,
+    html: bool | None = None,
 ) -> Iterator[tuple[History, str, ChatReply | None]]:
     """Answer `turn` after `history`: yields (conversation so far, reply text so far, final reply or None).
 
     Bad input raises a gr.Error before anything is yielded. The session's stop button
     (`bench.streams.stop(session)`) ends the reply early, which then finishes with its stats;
     closing the iterator (an API client cancelling) also cancels g3n_core's ChatStream, so either
-    way the model is free within a token.
+    way the model is free within a token. Errors and warnings are HTML-escaped for the page, plain for API clients (`html=False`).
     """
-    loaded = loaded_model(bench, variant, progress)
+    loaded = loaded_model(bench, variant, progress, html)
     try:
         stream = stream_chat(loaded, model_messages([*history, turn], system_prompt), settings, bench.policy)
     except G3nError as err:
-        raise readable_error(err) from err
+        raise readable_error(err, html) from err
     base = [*history, turn]
     text = ""
     if session is not None:
         bench.streams.started(session, stream)
     try:
-        with contextlib.closing(_pieces(stream)) as pieces:
+        with contextlib.closing(_pieces(stream, html)) as pieces:
             for piece in pieces:
                 text += piece
                 yield [*base, {"role": "assistant", "content": text}], text, None
@@ -227,15 +225,15 @@ def stream_turn(
             bench.streams.finished(session, stream)
     reply = stream.reply
     for warning in reply.warnings:
-        gr.Warning(escape(warning))
+        gr.Warning(warning if html is False else escape(warning))
     yield [*base, {"role": "assistant", "content": reply.text}, stats_message(reply, variant)], reply.text, reply
 
 
-def _pieces(stream) -> Iterator[str]:
+def _pieces(stream, html: bool | None = None) -> Iterator[str]:
     try:
         yield from stream
     except Exception as err:  # noqa: BLE001 - a failed generation (typed or not) is shown in the page; the app keeps serving
-        raise readable_error(err) from err
+        raise readable_error(err, html) from err
     finally:
         if stream.reply is None:
             stream.cancel()
@@ -325,13 +323,16 @@ def api_chat(
     top_k: float = 64,
     seed: float = 0,
 ) -> Iterator[tuple[str, History]]:
-    """The /chat API: the reply text (streamed), appended with the message to this session's history."""
-    settings = settings_from_ui(max_new_tokens, temperature, top_p, top_k, seed)
+    """The /chat API: the reply text (streamed), appended with the message to this session's history.
+
+    Refusals reach the client as the typed error's plain-text message (nothing is HTML-escaped here).
+    """
     try:
+        settings = settings_from_ui(max_new_tokens, temperature, top_p, top_k, seed)
         turn = user_message(message)
     except G3nError as err:
-        raise readable_error(err) from err
-    with contextlib.closing(stream_turn(bench, history, turn, variant, system_prompt, settings)) as steps:
+        raise readable_error(err, html=False) from err
+    with contextlib.closing(stream_turn(bench, history, turn, variant, system_prompt, settings, html=False)) as steps:
         for conversation, text, _ in steps:
             yield text, conversation
 

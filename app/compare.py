@@ -16,6 +16,8 @@ import plotly.graph_objects as go
 from g3n_core import G3nError, ModelCache, Variant, parse_variant_spec
 
 from .feedback import progress_callback, readable_error
+from .memory_fit import check_all_fit, variants_markdown
+from .safety import allowed_model, allowed_path, offer_download
 from .workbench import Workbench
 
 MIN_VARIANTS, MAX_VARIANTS = 2, 6
@@ -30,6 +32,7 @@ CHART_TITLES = {  # evals' chart names, in page order, with the label each plot 
 CHARTS = tuple(CHART_TITLES)
 DEFAULT_TASKS = ("builtin_mc", "builtin_image_qa")
 DEFAULT_LIMIT = 8
+RUN_RESERVE_BYTES = 32 * 2**20  # room made before a run (its log, tables and samples: well under this on the built-in suites)
 
 
 def suggested_variants(bench: Workbench) -> dict[str, Variant]:
@@ -67,10 +70,10 @@ def add_variant(chosen: dict[str, Variant], variant: Variant, selected: list[str
     return chosen, gr.Dropdown(choices=list(chosen), value=selected[-MAX_VARIANTS:], multiselect=True)
 
 
-def add_spec(chosen: dict[str, Variant], selected: list[str], spec: str) -> tuple[dict, gr.Dropdown, str]:
-    """Parse a spec like 'tiny attn=eager sparsity=off' and add it; clears the spec box."""
+def add_spec(bench: Workbench, chosen: dict[str, Variant], selected: list[str], spec: str) -> tuple[dict, gr.Dropdown, str]:
+    """Parse a spec like 'tiny attn=eager sparsity=off' and add it; clears the spec box. Folders pass the app's allow-list."""
     try:
-        variant = parse_variant_spec(spec)
+        variant = parse_variant_spec(spec, check_model=lambda model: allowed_model(model, bench.model_roots))
     except G3nError as err:
         raise readable_error(err) from err
     chosen, dropdown = add_variant(chosen, variant, selected)
@@ -83,6 +86,12 @@ def picked_variants(chosen: dict[str, Variant], names: list[str]) -> list[Varian
     if not MIN_VARIANTS <= len(names) <= MAX_VARIANTS:
         raise gr.Error(f"Pick {MIN_VARIANTS} to {MAX_VARIANTS} variants to compare (now {len(names)}).", title="Variants")
     return [chosen[n] for n in names]
+
+
+def picked_estimates(bench: Workbench, chosen: dict[str, Variant], names: list[str]) -> tuple[str, gr.Button]:
+    """Each picked variant's memory estimate before Run; Run disabled while one cannot fit."""
+    text, all_fit = variants_markdown(bench, {n: chosen[n] for n in names or [] if n in chosen})
+    return text, gr.Button(interactive=all_fit)
 
 
 def task_choices() -> list[tuple[str, str]]:
@@ -112,12 +121,12 @@ def page_charts(df: pd.DataFrame) -> dict[str, go.Figure]:
     return {name: _styled(name, figures.get(name)) for name in CHARTS}
 
 
-def results_view(df: pd.DataFrame, run_dir: Path) -> tuple:
-    """What the page shows for a results table: comparison table, one plot per chart, CSV+JSON files."""
+def results_view(df: pd.DataFrame, run_dir: Path, downloads_dir: Path) -> tuple:
+    """What the page shows for a results table: comparison table, one plot per chart, CSV+JSON files (download copies)."""
     from evals.report import comparison_table
     from evals.results import export
 
-    csv, js = export(df, run_dir)
+    csv, js = (offer_download(f, downloads_dir, Path(run_dir).name) for f in export(df, run_dir))
     table = comparison_table(df).reset_index()
     # A chart with nothing to draw (its measurement was not picked) is hidden rather than shown as empty axes.
     plots = [gr.Plot(value=fig, visible=_has_data(fig)) for fig in page_charts(df).values()]
@@ -160,14 +169,24 @@ def run_comparison(
     variants = picked_variants(chosen, names)
     if not tasks and not measures:
         raise gr.Error("Pick at least one suite or measurement.", title="Nothing to run")
+    check_all_fit(bench, variants)
     run_dir = new_run_dir(bench.results_root, variants)
     try:
-        # Its own cache: the memory measurement loads each variant afresh, without evicting the chat's models.
-        df = run(variants, list(tasks), run_dir, measures=list(measures), limit=int(limit) or None, cache=ModelCache(),
+        bench.quota.make_room(RUN_RESERVE_BYTES, keep=bench.models_in_use(), what="a Compare run")
+        # Its own cache (same budget): the memory measurement loads each variant afresh, without evicting the chat's models.
+        df = run(variants, list(tasks), run_dir, measures=list(measures), limit=int(limit) or None,
+                 cache=ModelCache(budget_bytes=bench.cache.budget_bytes),
                  measure_settings=MeasureSettings(repeats=int(repeats)), progress=progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err
-    return (*results_view(df, run_dir), runs_dropdown(bench, str(run_dir)))
+    shown = results_view(df, run_dir, bench.downloads_dir)
+    bench.quota.enforce(keep=[*bench.models_in_use(), *in_view(bench, run_dir)])
+    return (*shown, runs_dropdown(bench, str(run_dir)))
+
+
+def in_view(bench: Workbench, run_dir: Path) -> list[Path]:
+    """What showing a run uses: its folder and its download copies (kept by the results quota's clean-up)."""
+    return [Path(run_dir), bench.downloads_dir / Path(run_dir).name]
 
 
 def earlier_runs(bench: Workbench) -> list[tuple[str, str]]:
@@ -193,11 +212,14 @@ def show_run(bench: Workbench, path: str) -> tuple:
 
     if not path:
         raise gr.Error("Choose a run first.", title="Earlier runs")
-    folder = Path(path).resolve()
-    if not folder.is_relative_to(Path(bench.results_root).resolve()):
+    folder = allowed_path(path, (Path(bench.results_root),))
+    if folder is None:
         raise gr.Error("That folder is not one of this app's runs.", title="Earlier runs")
     try:
         df = load_results(folder)
     except G3nError as err:
         raise readable_error(err) from err
-    return results_view(df, folder)
+    bench.quota.touch(folder)  # shown again: the last to be cleaned up
+    shown = results_view(df, folder, bench.downloads_dir)
+    bench.quota.enforce(keep=[*bench.models_in_use(), *in_view(bench, folder)])
+    return shown

@@ -38,6 +38,7 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
             with gr.Row():
                 limit = gr.Slider(0, 200, c.DEFAULT_LIMIT, step=1, label="Examples per suite", info="0 = all", elem_id="compare-limit")
                 repeats = gr.Slider(1, 10, 5, step=1, label="Timing repeats", info="median of this many", elem_id="compare-repeats")
+    estimates = gr.Markdown(c.picked_estimates(bench, suggested, list(suggested)[:2])[0], elem_id="compare-fit")
     run = gr.Button("Run comparison", variant="primary", elem_id="compare-run")
     table = gr.Dataframe(label="Results", interactive=False, wrap=True, elem_id="compare-table")
     plots = []
@@ -51,8 +52,10 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
         show = gr.Button("Show run", scale=1)
 
     ui = dict(queue=False, api_visibility="undocumented")
-    add.click(c.add_spec, [chosen, picker, spec], [chosen, picker, spec], **ui)
-    spec.submit(c.add_spec, [chosen, picker, spec], [chosen, picker, spec], **ui)
+    picker.change(partial(c.picked_estimates, bench), [chosen, picker], [estimates, run], trigger_mode="always_last",
+                  concurrency_limit=None, show_progress="hidden", api_visibility="undocumented")
+    add.click(partial(c.add_spec, bench), [chosen, picker, spec], [chosen, picker, spec], api_name="compare_add", **ui)
+    spec.submit(partial(c.add_spec, bench), [chosen, picker, spec], [chosen, picker, spec], **ui)
     run.click(
         on_gpu(partial(c.run_comparison, bench), duration=300),
         [chosen, picker, tasks, measures, limit, repeats],
@@ -61,5 +64,5 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
         concurrency_limit=1,  # runs time latency: two at once would spoil each other's numbers
         api_visibility="undocumented",
     )
-    show.click(partial(c.show_run, bench), [runs], [table, *plots, files], api_visibility="undocumented")
+    show.click(partial(c.show_run, bench), [runs], [table, *plots, files], api_name="compare_show_run", api_visibility="undocumented")
     return chosen, picker, runs

@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line: the Variant knobs of the launch model plus server options."""
     from g3n_core.cli import add_variant_args
 
+    from .results_quota import DEFAULT_RESULTS_QUOTA, parse_size
+
     parser = argparse.ArgumentParser(prog="python app.py", description="Gemma 3n Workbench: multimodal chat, comparisons and MatFormer slicing in the browser")
     add_variant_args(parser)
     parser.set_defaults(model=None)  # resolved by requested_model: --model, $G3N_MODEL, Spaces, tiny
@@ -32,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload, e.g. 50mb (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=2, help="chat requests running at once on the model (default %(default)s)")
     parser.add_argument("--results-dir", default="results/app", help="where Compare runs are written and listed (default %(default)s)")
+    parser.add_argument(
+        "--results-quota", default=DEFAULT_RESULTS_QUOTA, type=parse_size,
+        help="most disk the results folder may use (exports, Compare runs, downloads), e.g. 2gb; least recently used go first (default %(default)s)",
+    )
     return parser
 
 
@@ -84,6 +90,7 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
         model_roots=tuple(Path(r) for r in args.model_root),
         concurrency_limit=args.concurrency,
         notes=notes,
+        results_quota=args.results_quota,
     )
     started = time.perf_counter()
     report = lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True)  # noqa: E731
@@ -104,6 +111,7 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
 
 def launch_kwargs(args: argparse.Namespace, bench) -> dict:
     """Keyword arguments of gr.Blocks.launch: address, share, upload cap, readable folders, look."""
+    from .export_zip import export_zip_route
     from .ui import CSS, THEME
 
     return dict(
@@ -111,9 +119,11 @@ def launch_kwargs(args: argparse.Namespace, bench) -> dict:
         server_port=args.port,  # None: Gradio reads GRADIO_SERVER_PORT, else the first free port from 7860
         share=args.share,
         max_file_size=args.max_file_size,
-        allowed_paths=[str(bench.examples_dir), str(Path(bench.results_root).resolve())],  # examples; run CSV/JSON and exports to download
+        # Served by URL: the chat examples and the copies the app makes for download; never the run folders or exports.
+        allowed_paths=[str(Path(bench.examples_dir).resolve()), str(bench.downloads_dir)],
         show_error=False,
         ssr_mode=False,
+        app_kwargs={"routes": [export_zip_route(bench.exports_dir)]},  # MatFormer exports as zips streamed on demand
         theme=THEME,
         css=CSS,
     )
@@ -123,7 +133,9 @@ def launch_demo(bench, args: argparse.Namespace, block: bool = True):
     """Build the page for `bench` and serve it as `args` say; returns the running gr.Blocks."""
     from .ui import build_demo
 
-    demo = build_demo(bench, allow_url_media=args.allow_url_media)
+    from .feedback import refuse_malformed_inputs
+
+    demo = refuse_malformed_inputs(build_demo(bench, allow_url_media=args.allow_url_media))
     demo.queue(default_concurrency_limit=4, max_size=256)
     demo.launch(prevent_thread_lock=not block, **launch_kwargs(args, bench))
     return demo
@@ -131,8 +143,10 @@ def launch_demo(bench, args: argparse.Namespace, block: bool = True):
 
 def serve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ, block: bool = True):
     """Load the launch model and serve the app (blocking when `block`)."""
+    from .feedback import setup_logging
     from .zerogpu import spaces_gpu
 
+    setup_logging()  # one line per refused request
     spaces_gpu()  # on ZeroGPU, `import spaces` must come before CUDA is touched
     return launch_demo(make_bench(args, environ), args, block)
 

@@ -19,17 +19,18 @@ import plotly.graph_objects as go
 from g3n_core import G3nError, MatformerSlice, Variant
 from g3n_core.cli import default_dtype
 from g3n_core.info import human_bytes, human_count
-from g3n_core.matformer.export import export_slice
+from g3n_core.matformer.export import export_bytes, export_slice
 from g3n_core.matformer.presets import find_preset, lab_presets
 from g3n_core.matformer.sizes import ffn_profile, preset_table, slice_report
 from g3n_core.sources import HUB_IDS
 
 from .compare import add_variant
+from .export_zip import zip_link
 from .feedback import progress_callback, readable_error
+from .safety import allowed_model
 from .workbench import Workbench
 
 EDITOR_COLUMNS = ["layer", "attn", "kv", "parent", "width", "skip"]
-ZIP_LIMIT_BYTES = 512 * 2**20  # larger exports stay on the server only
 CUSTOM = "custom"
 NO_FIT = "does not fit"
 
@@ -158,8 +159,17 @@ def report_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def show_slice(model: str, table: pd.DataFrame, preset: str, dtype: str) -> tuple[MatformerSlice, str, go.Figure, go.Figure]:
+def parent_model(bench: Workbench, model: str) -> str:
+    """The parent the user named, through the app's one allow-list (built-ins, hub ids, folders under the model roots)."""
+    try:
+        return allowed_model(model, bench.model_roots)
+    except G3nError as err:
+        raise readable_error(err) from err
+
+
+def show_slice(bench: Workbench, model: str, table: pd.DataFrame, preset: str, dtype: str) -> tuple[MatformerSlice, str, go.Figure, go.Figure]:
     """Check and size the edited slice: (slice, sizes, profile chart, Lab chart); a SliceError names the layer."""
+    model = parent_model(bench, model)
     try:
         slc = slice_from_editor(table, preset if preset not in (None, "", CUSTOM) else None)
         report = slice_report(model, slc, dtype)
@@ -168,8 +178,9 @@ def show_slice(model: str, table: pd.DataFrame, preset: str, dtype: str) -> tupl
     return slc, report_markdown(report), profile_chart(report["ffn_profile"], f"FFN profile: {report_label(report)}"), lab_chart(slc.preset)
 
 
-def parent_view(model: str, dtype: str) -> tuple[pd.DataFrame, list[str], pd.DataFrame, str, go.Figure]:
+def parent_view(bench: Workbench, model: str, dtype: str) -> tuple[pd.DataFrame, list[str], pd.DataFrame, str, go.Figure]:
     """For a parent model: the Lab table, the presets that fit, the editor on the full model, its sizes and profile."""
+    model = parent_model(bench, model)
     try:
         table = lab_table(model, dtype)
         fits = fitting_presets(table)
@@ -181,14 +192,15 @@ def parent_view(model: str, dtype: str) -> tuple[pd.DataFrame, list[str], pd.Dat
     return table, fits, editor, report_markdown(report) + note, profile_chart(report["ffn_profile"], "FFN profile: full model")
 
 
-def choose_parent(model: str, dtype: str) -> tuple[pd.DataFrame, gr.Dropdown, pd.DataFrame, str, go.Figure]:
+def choose_parent(bench: Workbench, model: str, dtype: str) -> tuple[pd.DataFrame, gr.Dropdown, pd.DataFrame, str, go.Figure]:
     """A new parent model (or byte dtype): everything in the tab follows it."""
-    table, fits, editor, summary, profile = parent_view(model, dtype)
+    table, fits, editor, summary, profile = parent_view(bench, model, dtype)
     return table, gr.Dropdown(choices=[CUSTOM, *fits], value=CUSTOM), editor, summary, profile
 
 
-def choose_preset(model: str, preset: str) -> pd.DataFrame:
+def choose_preset(bench: Workbench, model: str, preset: str) -> pd.DataFrame:
     """The editor filled with a Lab preset's widths and skips."""
+    model = parent_model(bench, model)
     if preset in (None, "", CUSTOM):
         return editor_rows(model, None)
     try:
@@ -201,6 +213,7 @@ def slice_variant(bench: Workbench, model: str, slc: MatformerSlice | None) -> V
     """The Variant that runs `slc` of `model` with the launch variant's other knobs."""
     if slc is None:
         raise gr.Error("Check the slice first (Show slice).", title="No slice yet")
+    model = parent_model(bench, model)
     base = bench.default_variant
     dtype = base.dtype if model == base.model else default_dtype(model, base.device)
     try:
@@ -217,28 +230,40 @@ def send_to_compare(bench: Workbench, model: str, slc: MatformerSlice | None, ch
     return chosen, dropdown
 
 
-def export_checkpoint(bench: Workbench, model: str, slc: MatformerSlice | None, progress: gr.Progress = gr.Progress()) -> tuple[str, gr.File]:
-    """Write the slice as a checkpoint under <results>/exports; a zip to download when it is small."""
+def export_checkpoint(bench: Workbench, model: str, slc: MatformerSlice | None, progress: gr.Progress = gr.Progress()) -> str:
+    """Write the slice as a checkpoint under <results>/exports, within the results quota; the note links its zip.
+
+    The export's size is read from the parent's safetensors headers first: one that would take the
+    results folder over its quota (after clean-up of the least recently used exports and runs) is
+    refused before anything is deleted or written. The zip is made on demand as it downloads (app.export_zip).
+    """
     if slc is None:
         raise gr.Error("Check the slice first (Show slice).", title="No slice yet")
+    model = parent_model(bench, model)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{Path(model).name}-{slc.label}")
-    out = (bench.results_root / "exports" / name).resolve()
-    if out.exists():
-        shutil.rmtree(out)
+    out = bench.exports_dir / name
+    in_use = bench.models_in_use()
     try:
+        needed = export_bytes(model, slc)
+        if out.exists():  # replaced: its bytes are free for the new one
+            bench.quota.make_room(0, keep=[*in_use, out])
+            shutil.rmtree(out)
+        bench.quota.make_room(needed, keep=in_use, what=f"the export {name}")
         folder = export_slice(model, slc, out, progress=progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err
+    bench.quota.enforce(keep=[*in_use, folder])
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    archive = shutil.make_archive(str(folder), "zip", folder) if size <= ZIP_LIMIT_BYTES else None
-    note = f"Wrote `{folder}` ({human_bytes(size)}): load it in the model panel (type the folder), or `python app.py --model {folder}`."
-    return note, gr.File(value=archive, visible=archive is not None)
+    return (
+        f"Wrote `{folder}` ({human_bytes(size)}): load it in the model panel (type the folder), or "
+        f"`python app.py --model {folder}`. [Download it as a zip]({zip_link(name)}) (made as it downloads)."
+    )
 
 
 def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_picker: gr.Dropdown) -> None:
     """The Lab table beside its MMLU chart, the per-layer editor, the profile chart, and the Compare/export buttons."""
     start, dtype0 = bench.default_variant.model, bench.default_variant.dtype
-    table0, fits0, editor0, summary0, profile0 = parent_view(start, dtype0)
+    table0, fits0, editor0, summary0, profile0 = parent_view(bench, start, dtype0)
     current = gr.State(None)  # the last checked slice
     gr.Markdown(
         "MatFormer nests smaller models inside Gemma 3n: keep the first *k* neurons of each layer's FFN and "
@@ -265,17 +290,17 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
                 to_compare = gr.Button("Add to Compare", elem_id="slice-to-compare")
                 export = gr.Button("Export checkpoint", elem_id="slice-export")
             export_note = gr.Markdown(elem_id="slice-export-note")
-            archive = gr.File(label="Checkpoint (zip)", visible=False, interactive=False)
         with gr.Column(scale=1):
             summary = gr.Markdown(summary0, elem_id="slice-summary")
             profile = gr.Plot(profile0, show_label=False, elem_id="slice-profile")
 
     ui = dict(queue=False, api_visibility="undocumented")
     shown = [current, summary, profile, lab]
-    for knob in (model, dtype):
-        knob.change(choose_parent, [model, dtype], [presets, preset, editor, summary, profile], api_visibility="undocumented")
-    preset.input(choose_preset, [model, preset], [editor], **ui).then(show_slice, [model, editor, preset, dtype], shown, **ui)
-    check.click(show_slice, [model, editor, preset, dtype], shown, **ui)
+    for knob, api_name in ((model, "matformer_parent"), (dtype, "matformer_dtype")):
+        knob.change(partial(choose_parent, bench), [model, dtype], [presets, preset, editor, summary, profile], api_name=api_name,
+                    api_visibility="undocumented")
+    preset.input(partial(choose_preset, bench), [model, preset], [editor], **ui).then(partial(show_slice, bench), [model, editor, preset, dtype], shown, **ui)
+    check.click(partial(show_slice, bench), [model, editor, preset, dtype], shown, api_name="matformer_show", **ui)
     to_compare.click(partial(send_to_compare, bench), [model, current, compare_variants, compare_picker], [compare_variants, compare_picker], **ui)
-    export.click(partial(export_checkpoint, bench), [model, current], [export_note, archive], concurrency_id="export",
+    export.click(partial(export_checkpoint, bench), [model, current], [export_note], concurrency_id="export", api_name="matformer_export",
                  concurrency_limit=1, api_visibility="undocumented")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 from html import escape
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -21,7 +22,8 @@ from g3n_core.sources import HUB_IDS, num_text_layers
 from g3n_core.variant import ATTN_IMPLS, DTYPES
 
 from .feedback import progress_callback, readable_error
-from .safety import check_model_choice
+from .memory_fit import estimate_update, fit_markdown
+from .safety import allowed_model
 from .workbench import Workbench
 from .zerogpu import on_gpu
 
@@ -78,7 +80,7 @@ def variant_from_panel(
     features: list[str] | None = None,
 ) -> Variant:
     """The Variant the panel describes; a typed G3nError names the field that is wrong."""
-    model = check_model_choice(model, bench.model_roots)
+    model = allowed_model(model, bench.model_roots)
     if preset in (None, "", NO_SLICE):
         matformer = None
     elif preset == CUSTOM_SLICE:
@@ -153,7 +155,14 @@ def load_from_panel(
         loaded = bench.cache.get(variant, progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err
+    if Path(variant.model).is_dir():
+        bench.quota.touch(variant.model)  # an export in use is the last the results quota cleans up
     return variant, model_status(loaded), weights_banner(loaded, []), size_table(loaded)
+
+
+def panel_estimate(bench: Workbench, *knobs) -> tuple[str, gr.Button]:
+    """The panel's size estimate before Load, and Load disabled when the variant cannot fit (or has a bad value)."""
+    return estimate_update(bench, lambda: variant_from_panel(bench, *knobs))
 
 
 def describe_session(bench: Workbench, variant: Variant) -> tuple[str, str, pd.DataFrame]:
@@ -189,15 +198,22 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
                     info="Compared against plain transformers in benchmarks/README.md; int8 changes the outputs",
                 )
                 load = gr.Button("Load", variant="primary")
+                fit = gr.Markdown(fit_markdown(bench, default)[0], elem_id="model-fit")
             with gr.Column(scale=1):
                 table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True)
     model.change(lambda m: default_dtype(m, default.device), [model], [dtype], queue=False, api_visibility="undocumented")
+    knobs = [model, attn, dtype, device, towers, preset, custom, sparsity, features]
+    # The estimate follows every knob before anything loads: one listener, the latest change only, so a slow
+    # estimate (a refusal names what would fit) never lands after a newer one.
+    gr.on([k.change for k in knobs], partial(panel_estimate, bench), knobs, [fit, load], trigger_mode="always_last",
+          concurrency_limit=None, show_progress="hidden", api_visibility="undocumented")
     load.click(
         on_gpu(partial(load_from_panel, bench), duration=300),
         [model, attn, dtype, device, towers, preset, custom, sparsity, features],
         [variant_state, status, banner, table],
         concurrency_id="load",
         concurrency_limit=1,
+        api_name="load_model",
         api_visibility="undocumented",
     )
     return status, banner

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from .results import load_results
+from .results import atomic_write_text, load_results
 
 ACCURACY_METRICS = ("acc", "exact_match")  # fractions in [0, 1], higher is better
 SPEED = "decode_tokens_per_s_median"
@@ -151,5 +151,5 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
     for name, fig in charts(df).items():
         paths[name] = folder / f"{name}.html"
         fig.write_html(paths[name], include_plotlyjs="directory", full_html=True)
-    comparison_table(df).to_csv(folder / "comparison.csv")
+    atomic_write_text(folder / "comparison.csv", comparison_table(df).to_csv())
     return paths

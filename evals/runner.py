@@ -24,7 +24,7 @@ from g3n_core.errors import EvalError
 
 from .measure import MEASURES, MeasureSettings, measure_latency, measure_memory, measure_sparsity
 from .model import EvalModel
-from .results import ResultLog, export, now, tidy, unit_id, write_samples
+from .results import ResultLog, atomic_write_text, export, now, tidy, unit_id, write_samples
 from .scoring import ScoringSettings
 from .tasks import Task, resolve_tasks
 
@@ -226,5 +226,5 @@ def run(
         "measure_settings": runner.measure_settings.to_dict(),
         "updated_at": now(),
     }
-    (Path(out_dir) / "run.json").write_text(json.dumps(request, indent=1))
+    atomic_write_text(Path(out_dir) / "run.json", json.dumps(request, indent=1))
     return runner.run(variants, resolved, measures, limit)

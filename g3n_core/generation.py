@@ -8,6 +8,8 @@ request. Every reply reports prompt tokens, new tokens, time to first token and 
 
 from __future__ import annotations
 
+import math
+import numbers
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +21,43 @@ from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaLis
 from .errors import SettingsError
 from .media import MediaPolicy
 from .prompt import PreparedPrompt, prepare_prompt
+
+
+def _check_real(name: str, value: Any) -> None:
+    """A finite real number (not a bool, a string, NaN or an infinity)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise SettingsError(f"{name}={value!r} must be a finite number")
+
+
+def _check_whole(name: str, value: Any) -> None:
+    """A whole number given as an int (not a bool, a fraction or a string)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SettingsError(f"{name}={value!r} must be a whole number")
+
+
+def settings_from_numbers(max_new_tokens: Any, temperature: Any, top_p: Any, top_k: Any, seed: Any, **more: Any) -> GenerationSettings:
+    """GenerationSettings from loosely typed numbers (sliders, JSON): integral floats become ints, temperature 0 means
+    greedy decoding; NaN, infinities, fractions where a whole number goes, and anything not a number are a SettingsError."""
+    _check_real("temperature", temperature)
+    sample = temperature > 0
+    return GenerationSettings(
+        max_new_tokens=_whole(max_new_tokens, "max_new_tokens"),
+        do_sample=sample,
+        temperature=temperature if sample else 1.0,
+        top_p=top_p,
+        top_k=_whole(top_k, "top_k"),
+        seed=_whole(seed, "seed"),
+        **more,
+    )
+
+
+def _whole(value: Any, name: str) -> Any:
+    """An integral float as an int (sliders send 64.0); anything else unchanged, for GenerationSettings to check."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, float):
+        raise SettingsError(f"{name}={value!r} must be a whole number")
+    return value
 
 
 @dataclass(frozen=True)
@@ -34,12 +73,19 @@ class GenerationSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "top_k", "seed"):
+            _check_whole(name, getattr(self, name))
+        for name in ("temperature", "top_p", "repetition_penalty"):
+            _check_real(name, getattr(self, name))
+        if not isinstance(self.do_sample, bool):
+            raise SettingsError(f"do_sample={self.do_sample!r} must be true or false")
         checks = [
-            ("max_new_tokens", isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1, "a whole number >= 1"),
+            ("max_new_tokens", self.max_new_tokens >= 1, "a whole number >= 1"),
             ("temperature", self.temperature > 0, "> 0"),
             ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
-            ("top_k", isinstance(self.top_k, int) and self.top_k >= 0, "a whole number >= 0 (0 turns it off)"),
+            ("top_k", self.top_k >= 0, "a whole number >= 0 (0 turns it off)"),
             ("repetition_penalty", self.repetition_penalty > 0, "> 0"),
+            ("seed", 0 <= self.seed < 2**63, "a whole number from 0 to 2**63 - 1"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -72,6 +118,7 @@ class ChatReply:
     total_s: float
     finish_reason: str  # "stop", "length" or "cancelled"
     warnings: list[str] = field(default_factory=list)
+    dropped_turns: int = 0  # oldest user turns (with their replies) left out to fit the context
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -190,6 +237,7 @@ class ChatStream:
             total_s=time.perf_counter() - self.started,
             finish_reason=reason,
             warnings=list(self.prepared.warnings),
+            dropped_turns=self.prepared.dropped_turns,
         )
 
     def result(self) -> ChatReply:
@@ -215,4 +263,4 @@ def chat(loaded, messages: Any, settings: GenerationSettings | None = None, poli
     return stream_chat(loaded, messages, settings, policy).result()
 
 
-__all__ = ["ChatReply", "ChatStream", "GenerationSettings", "chat", "stream_chat"]
+__all__ = ["ChatReply", "ChatStream", "GenerationSettings", "chat", "settings_from_numbers", "stream_chat"]

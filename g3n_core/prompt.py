@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from .errors import ContextOverflowError, MessageError
+from .history import FittedConversation, count_media, fit_conversation, split_system
 from .media import MediaNotes, MediaPolicy, load_audio, load_image, load_video_frames, media_payload
 
 ROLES = ("system", "user", "assistant")
@@ -35,6 +36,7 @@ class PreparedPrompt:
     num_images: int
     num_audio: int
     warnings: list[str] = field(default_factory=list)
+    dropped_turns: int = 0  # oldest user turns (with their replies) left out to fit the context
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -43,6 +45,7 @@ class PreparedPrompt:
 def _parts(message: dict, index: int) -> list[dict]:
     content = message.get("content")
     if isinstance(content, str):
+        _check_unicode(content, index)
         return [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise MessageError(f"message {index}: content must be a string or a list of parts, got {type(content).__name__}")
@@ -52,7 +55,20 @@ def _parts(message: dict, index: int) -> list[dict]:
             raise MessageError(f"message {index}: unknown content part {shown!r}; parts are {', '.join(PART_TYPES)}")
         if part["type"] == "text" and not isinstance(part.get("text"), str):
             raise MessageError(f"message {index}: a text part needs a 'text' string")
+        if part["type"] == "text":
+            _check_unicode(part["text"], index)
     return content
+
+
+def _check_unicode(text: str, index: int) -> None:
+    """Text the tokenizer can take: no lone surrogates (JSON can carry "\\ud800"; UTF-8 cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise MessageError(
+            f"message {index}: the text holds {text[err.start:err.end]!r} at character {err.start}, a lone surrogate "
+            "that is not a Unicode character; send valid UTF-8 text"
+        ) from None
 
 
 def normalize_messages(messages: Any) -> list[dict]:
@@ -193,24 +209,59 @@ def _check_slots(ids: list[int], processor, num_images: int, num_audio: int) -> 
         )
 
 
-def _context_error(loaded, tokens: int, max_new_tokens: int, images: int, audios: int) -> ContextOverflowError:
+def _context_error(loaded, tokens: int, max_new_tokens: int, images: int, audios: int, alone: bool = False) -> ContextOverflowError:
     processor = loaded.processor
     media = f" ({images} images x {processor.image_seq_length} tokens, {audios} clips x {processor.audio_seq_length})"
     return ContextOverflowError(
         f"the prompt needs {tokens} tokens{media if images or audios else ''} plus {max_new_tokens} new tokens, "
-        f"over the model's context of {loaded.context_length}; send fewer images or video frames "
-        f"(each costs {processor.image_seq_length} tokens), shorten the text, or lower max_new_tokens"
+        f"over the model's context of {loaded.context_length}{' even with every earlier turn left out' if alone else ''}; "
+        f"send fewer images or video frames (each costs {processor.image_seq_length} tokens), shorten the text, or lower max_new_tokens"
     )
 
 
-def _precheck_context(loaded, messages: list[dict], max_new_tokens: int) -> None:
-    """Fail before decoding any media when the media slots alone cannot fit (a video counts one frame here)."""
-    kinds = [p["type"] for m in messages for p in m["content"]]
-    images = kinds.count("image") + kinds.count("video")
-    audios = kinds.count("audio")
-    slots = images * loaded.processor.image_seq_length + audios * loaded.processor.audio_seq_length
-    if slots + max_new_tokens > loaded.context_length:
-        raise _context_error(loaded, slots, max_new_tokens, images, audios)
+def _check_new_tokens(loaded, max_new_tokens: int) -> None:
+    """The reply alone must leave room for a prompt: checked first, so no message says 'needs 0 tokens plus 10**9'."""
+    if max_new_tokens >= loaded.context_length:
+        raise ContextOverflowError(
+            f"max_new_tokens={max_new_tokens} leaves no room for the prompt in the model's context of "
+            f"{loaded.context_length} tokens; lower max_new_tokens (a short prompt needs a few dozen tokens)"
+        )
+
+
+def _as_slots(messages: list[dict], video_images: int) -> list[dict]:
+    """Messages with each media part as the slots it will take (a video as `video_images` images), nothing decoded."""
+    slotted = []
+    for message in messages:
+        parts = []
+        for part in message["content"]:
+            if part["type"] == "video":
+                parts += [{"type": "image"}] * video_images
+            else:
+                parts.append(part if part["type"] == "text" else {"type": part["type"]})
+        slotted.append({"role": message["role"], "content": parts})
+    return slotted
+
+
+def _fit_context(loaded, messages: list[dict], max_new_tokens: int, policy: MediaPolicy) -> FittedConversation:
+    """Leave out the oldest turns until the rest fits (videos counted at their most frames); refuse a newest turn that
+    cannot fit alone even with each video counted as one frame. Nothing is decoded here."""
+    processor = loaded.processor
+    room = loaded.context_length - max_new_tokens
+    counted: dict[tuple[int, int], int] = {}  # (messages kept, frames per video) -> tokens
+
+    def tokens(kept: list[dict], video_images: int) -> int:
+        key = (len(kept), video_images)
+        if key not in counted:
+            counted[key] = len(encode_conversation(processor, _as_slots(kept, video_images)))
+        return counted[key]
+
+    fitted = fit_conversation(messages, lambda kept: tokens(kept, policy.max_video_frames) <= room)
+    if tokens(fitted.messages, policy.max_video_frames) > room and tokens(fitted.messages, 1) > room:
+        media = count_media(split_system(fitted.messages)[1][-1:])
+        raise _context_error(
+            loaded, tokens(fitted.messages, 1), max_new_tokens, media["image"] + media["video"], media["audio"], alone=fitted.dropped_turns > 0
+        )
+    return fitted
 
 
 def prepare_prompt(
@@ -220,9 +271,13 @@ def prepare_prompt(
     policy = policy or MediaPolicy()
     processor = loaded.processor
     messages = normalize_messages(messages)
-    _precheck_context(loaded, messages, max_new_tokens)
+    _check_new_tokens(loaded, max_new_tokens)
+    fitted = _fit_context(loaded, messages, max_new_tokens, policy)
     notes = MediaNotes()
-    decoded, images, audios = _decode_media(messages, policy, notes, loaded.has_vision, loaded.has_audio)
+    trimmed = fitted.warning(loaded.context_length)
+    if trimmed:
+        notes.warnings.append(trimmed)
+    decoded, images, audios = _decode_media(fitted.messages, policy, notes, loaded.has_vision, loaded.has_audio)
     ids = encode_conversation(processor, decoded)
     _check_slots(ids, processor, len(images), len(audios))
     if len(ids) + max_new_tokens > loaded.context_length:
@@ -237,4 +292,4 @@ def prepare_prompt(
         features = processor.feature_extractor(audios, return_tensors="pt")
         inputs["input_features"] = features["input_features"]
         inputs["input_features_mask"] = features["input_features_mask"]
-    return PreparedPrompt(inputs, len(ids), len(images), len(audios), notes.warnings)
+    return PreparedPrompt(inputs, len(ids), len(images), len(audios), notes.warnings, fitted.dropped_turns)

@@ -27,6 +27,11 @@ HUB_HOST = "huggingface.co"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def is_hub_id(name: str) -> bool:
+    """True when `name` has the form of a hub id (org/name); it may still name a local folder."""
+    return _HUB_ID.match(name) is not None
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """A classified model name. `kind` is "builtin", "local" or "hub"."""

@@ -7,6 +7,7 @@ Invalid values fail at construction with a `VariantError` naming the field.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -251,10 +252,11 @@ class Variant:
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
-def parse_variant_spec(spec: str) -> Variant:
+def parse_variant_spec(spec: str, check_model: Callable[[str], str] | None = None) -> Variant:
     """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'.
 
     A MatFormer slice is 'matformer=E2B' (a preset) or 'ffn=... skip=...' (see docs/matformer.md).
+    `check_model` vets the model named (the app's allow-list) before anything reads it.
     """
     tokens = spec.replace(";", " ").split()
     data: dict[str, Any] = {}
@@ -274,6 +276,8 @@ def parse_variant_spec(spec: str) -> Variant:
             data[key] = _BOOL_WORDS[value.lower()]
         else:
             data[key] = value
+    if check_model is not None:
+        data["model"] = check_model(data.get("model", "tiny"))
     _parse_slice_tokens(data)
     return Variant.from_dict(data)
 

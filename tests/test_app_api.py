@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -24,7 +25,8 @@ FEW = dict(max_new_tokens=4)
 def server():
     """app.py asked for the E4B hub model with the hub offline: it must fall back to tiny and serve."""
     port = free_port()
-    env = {**os.environ, "G3N_MODEL": "google/gemma-3n-E4B-it", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "G3N_MODEL": "google/gemma-3n-E4B-it", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "G3N_CACHE_BYTES": str(4 * 2**30)}  # the same budget on every machine: tiny fits, e4b-shape in float32 never does
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--max-file-size", "1mb"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -45,12 +47,19 @@ def client(server):
     return Client(server["url"], verbose=False)
 
 
-def _call_raw(url: str, files: list[dict], text: str = "look") -> str:
+def _call_raw(url: str, files: list[dict], text: str = "look", message=None, settings=(4, 0.0, 0.95, 64, 0)) -> str:
     """POST /chat without gradio_client (which would upload local files itself); returns the event stream."""
     # Every input of the event, in order: message, history and variant (session state: ignored), then the settings.
-    data = [{"text": text, "files": files}, None, None, "", 4, 0.0, 0.95, 64, 0]
-    event = httpx.post(f"{url}/gradio_api/call/chat", json={"data": data}, timeout=30).json()["event_id"]
-    return httpx.get(f"{url}/gradio_api/call/chat/{event}", timeout=60).text
+    data = [{"text": text, "files": files} if message is None else message, None, None, "", *settings]
+    body = json.dumps({"data": data})  # not httpx's json=: that refuses NaN, which a hostile client can send
+    event = httpx.post(f"{url}/gradio_api/call/chat", content=body, headers={"content-type": "application/json"}, timeout=30)
+    return httpx.get(f"{url}/gradio_api/call/chat/{event.json()['event_id']}", timeout=60).text
+
+
+def _error_of(stream: str) -> str | None:
+    """The error message of an event stream that ended in error (None: no message reached the client)."""
+    assert stream.startswith("event: error"), stream
+    return json.loads(stream.split("data:", 1)[1].strip())["error"]
 
 
 def test_startup_fell_back_to_tiny_and_said_so(server):
@@ -156,3 +165,50 @@ def test_long_generation_neither_blocks_other_pages_nor_survives_cancel(server):
     assert isinstance(other.predict({"text": "Quick one", "files": []}, **FEW, api_name="/chat"), str)
     # Uncancelled, 1900 tokens would hold the model for 20-45 s on these CPUs; cancelled, it is free within a token.
     assert time.time() - started < 12
+
+
+REFUSED = [  # (message, settings, words the plain-text error must hold)
+    (None, (4, float("nan"), 0.95, 64, 0), "temperature=nan must be a finite number"),
+    (None, (4, 0.0, float("inf"), 64, 0), "top_p"),
+    (None, (4, "hot", 0.95, 64, 0), "input 5 (temperature) cannot be read: expected a number"),
+    (None, (10**9, 0.0, 0.95, 64, 0), "max_new_tokens: Value 1000000000 is greater than maximum value"),
+    ({"text": "it's \ud800 broken", "files": []}, None, "the text holds '\\ud800' at character 5, a lone surrogate"),
+    ({"text": 5, "files": []}, None, "input 0 (message) cannot be read: text: Input should be a valid string"),
+    ("just a string", None, "input 0 (message) cannot be read"),
+    ({"text": "x", "files": "abc"}, None, "files: Input should be a valid list"),
+    ({"text": " ", "files": []}, None, "the message is empty"),
+]
+
+
+def test_refusals_reach_http_clients_in_plain_text_with_one_log_line_each(server):
+    before = len(server["log"])
+    for message, settings, words in REFUSED:
+        stream = _call_raw(server["url"], [], message=message, **({"settings": settings} if settings else {}))
+        error = _error_of(stream)
+        assert error is not None and words in error, (message, settings, stream)
+        assert "&#x27;" not in error and "&lt;" not in error  # plain text: nothing HTML-escaped for API clients
+    time.sleep(0.5)
+    added = "".join(server["log"][before:])
+    assert "Traceback" not in added, added
+    assert added.count("refused (") == len(REFUSED), added
+    assert isinstance(Client(server["url"], verbose=False).predict({"text": "still there?", "files": []}, **FEW, api_name="/chat"), str)
+
+
+def test_gradio_client_gets_the_typed_message_in_plain_text(client, tmp_path):
+    photo = tmp_path / "Bob's photo.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really an image" * 10)
+    with pytest.raises(Exception, match="Bob's photo.png: ") as caught:
+        client.predict({"text": "look", "files": [handle_file(str(photo))]}, **FEW, api_name="/chat")
+    assert "&#x27;" not in str(caught.value)
+    with pytest.raises(Exception, match="^'?temperature: Value -1.0 is less than minimum value 0"):  # named (gradio_client cannot send NaN)
+        client.predict({"text": "hi", "files": []}, temperature=-1.0, **FEW, api_name="/chat")
+
+
+def test_a_model_over_the_cache_budget_is_refused_through_the_api(server, client):
+    started = time.time()
+    with pytest.raises(Exception, match=r"e4b-shape sdpa fp32 needs about 29\.13 GiB in memory, over the model cache's budget of 4\.00 GiB") as caught:
+        client.predict("e4b-shape", "sdpa", "float32", "cpu", ["vision", "audio"], "none (full model)", "", "default", [],
+                       api_name="/load_model")
+    assert "would fit: " in str(caught.value) and "matformer=E" in str(caught.value)
+    assert time.time() - started < 60  # refused from the estimate: nothing was built
+    assert isinstance(client.predict({"text": "Hello again", "files": []}, **FEW, api_name="/chat"), str)

@@ -18,7 +18,9 @@ SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
 @pytest.fixture(scope="module")
 def url(tiny, tmp_path_factory):
-    with running_app(tiny_bench(tiny, tmp_path_factory.mktemp("runs"))) as address:
+    bench = tiny_bench(tiny, tmp_path_factory.mktemp("runs"))
+    bench.cache.budget_bytes = 4 * 2**30  # the same on every machine: tiny fits, e4b-shape never does
+    with running_app(bench) as address:
         yield address
 
 
@@ -170,3 +172,23 @@ def test_matformer_tab_shows_a_lab_preset_for_e4b(page):
     page.screenshot(path=str(SHOTS / "matformer.png"), full_page=True)
     summary = page.locator("#slice-summary").inner_text()
     assert "30 of 35 layers" in summary and "MMLU 50.9" in summary
+
+
+def test_a_model_too_large_shows_its_estimate_and_cannot_be_loaded(page):
+    from playwright.sync_api import expect
+
+    page.locator("#model-panel").get_by_text("Model and variant").click()
+    fit, load = page.locator("#model-fit"), page.get_by_role("button", name="Load", exact=True)
+    page.get_by_text("Needs about").wait_for(timeout=30_000)  # the launch model's estimate, before anything
+    expect(load).to_be_enabled()
+    model = page.get_by_label("Model", exact=True)
+    model.fill("e4b-shape")
+    model.press("Enter")
+    page.get_by_text("Too large for this server").wait_for(timeout=60_000)
+    page.screenshot(path=str(SHOTS / "model-too-large.png"), full_page=True)
+    assert "budget of 4.00 GiB" in fit.inner_text() and "would fit" in fit.inner_text()
+    expect(load).to_be_disabled(timeout=10_000)
+    model.fill("tiny")  # and back: the estimate follows, Load works again
+    model.press("Enter")
+    page.get_by_text("Needs about").wait_for(timeout=60_000)
+    expect(load).to_be_enabled(timeout=10_000)  # the button's update lands just after the text's

@@ -43,28 +43,28 @@ def test_editor_round_trips_a_slice():
     assert again.loc[again["layer"] == 7, "skip"].item() and again.loc[again["layer"] == 1, "width"].item() == 128
 
 
-def test_show_slice_sizes_and_charts_it():
-    slc, summary, profile, lab = m.show_slice("tiny", _edited("tiny", {0: 256}, skip=(7, 8)), m.CUSTOM, "float32")
+def test_show_slice_sizes_and_charts_it(bench):
+    slc, summary, profile, lab = m.show_slice(bench, "tiny", _edited("tiny", {0: 256}, skip=(7, 8)), m.CUSTOM, "float32")
     assert slc.skip == (7, 8) and "13 of 15 layers" in summary and "effective parameters" in summary
     assert [trace.name for trace in profile.data] == ["parent", "slice", "skipped"]
     assert list(profile.data[2].x) == [7, 8]
 
 
-def test_a_slice_that_cannot_work_names_the_layer():
+def test_a_slice_that_cannot_work_names_the_layer(bench):
     with pytest.raises(gr.Error, match="layer 3"):
-        m.show_slice("tiny", _edited("tiny", skip=(3,)), m.CUSTOM, "float32")  # layer 3 stores the KV others reuse
+        m.show_slice(bench, "tiny", _edited("tiny", skip=(3,)), m.CUSTOM, "float32")  # layer 3 stores the KV others reuse
     with pytest.raises(gr.Error, match="layer 2"):
-        m.show_slice("tiny", _edited("tiny", {2: 4096}), m.CUSTOM, "float32")  # wider than the parent
+        m.show_slice(bench, "tiny", _edited("tiny", {2: 4096}), m.CUSTOM, "float32")  # wider than the parent
 
 
-def test_a_lab_preset_fills_the_editor_for_e4b():
-    table = m.choose_preset("e4b-shape", "E2B")
+def test_a_lab_preset_fills_the_editor_for_e4b(bench):
+    table = m.choose_preset(bench, "e4b-shape", "E2B")
     assert len(table) == 35 and list(table.loc[table["skip"], "layer"]) == [20, 21, 22, 23, 24]
     assert set(table.loc[~table["skip"], "width"]) == {8192}
 
 
 def test_slices_go_to_the_compare_tab(bench):
-    slc, *_ = m.show_slice("tiny", _edited("tiny", {0: 256}), m.CUSTOM, "float32")
+    slc, *_ = m.show_slice(bench, "tiny", _edited("tiny", {0: 256}), m.CUSTOM, "float32")
     known = suggested_variants(bench)
     picked = list(known)[:2]
     known, dropdown = m.send_to_compare(bench, "tiny", slc, known, picked)
@@ -74,11 +74,12 @@ def test_slices_go_to_the_compare_tab(bench):
         m.send_to_compare(bench, "tiny", None, known, picked)
 
 
-def test_export_writes_a_loadable_checkpoint_and_a_zip(bench):
-    slc, *_ = m.show_slice("tiny", _edited("tiny", {0: 256}, skip=(7,)), m.CUSTOM, "float32")
-    note, archive = m.export_checkpoint(bench, "tiny", slc, progress=None)
+def test_export_writes_a_loadable_checkpoint_and_links_its_zip(bench):
+    slc, *_ = m.show_slice(bench, "tiny", _edited("tiny", {0: 256}, skip=(7,)), m.CUSTOM, "float32")
+    note = m.export_checkpoint(bench, "tiny", slc, progress=None)
     folder = bench.results_root.resolve() / "exports" / f"tiny-{slc.label}"
-    assert str(folder) in note and archive.visible and archive.value["path"].endswith(".zip")
+    assert str(folder) in note and f"(g3n/exports/tiny-{slc.label}.zip)" in note
+    assert not list(bench.results_root.rglob("*.zip"))  # the zip is made as it downloads, never stored
     loaded = load_model(bench.default_variant.replace(model=str(folder), towers=()))
     assert loaded.text_config.num_hidden_layers == 14 and loaded.text_config.intermediate_size[0] == 256
     # The model panel may load what the app exported (and chat with it).
