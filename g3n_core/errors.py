@@ -74,3 +74,7 @@ class EvalError(G3nError, ValueError):
 
 class ExportError(G3nError, ValueError):
     """A checkpoint cannot be written: no weights to stream from, or the destination is not usable."""
+
+
+class UnsupportedError(G3nError):
+    """The model or endpoint cannot do what was asked (a server without prompt log-probabilities, memory of a remote model)."""
