@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from g3n_core import G3nError, ModelCache, Variant, parse_variant_spec
 
 from .feedback import progress_callback, readable_error
+from .safety import check_remote_variant
 from .workbench import Workbench
 
 MIN_VARIANTS, MAX_VARIANTS = 2, 6
@@ -67,10 +68,10 @@ def add_variant(chosen: dict[str, Variant], variant: Variant, selected: list[str
     return chosen, gr.Dropdown(choices=list(chosen), value=selected[-MAX_VARIANTS:], multiselect=True)
 
 
-def add_spec(chosen: dict[str, Variant], selected: list[str], spec: str) -> tuple[dict, gr.Dropdown, str]:
-    """Parse a spec like 'tiny attn=eager sparsity=off' and add it; clears the spec box."""
+def add_spec(chosen: dict[str, Variant], selected: list[str], spec: str, remote_endpoints: tuple[str, ...] = ()) -> tuple[dict, gr.Dropdown, str]:
+    """Parse a spec like 'tiny attn=eager sparsity=off' (or 'openai:URL model=NAME' for an allowed endpoint) and add it; clears the spec box."""
     try:
-        variant = parse_variant_spec(spec)
+        variant = check_remote_variant(parse_variant_spec(spec), remote_endpoints)
     except G3nError as err:
         raise readable_error(err) from err
     chosen, dropdown = add_variant(chosen, variant, selected)
@@ -154,6 +155,7 @@ def run_comparison(
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
     """Run the selected variants x tasks x measurements with evals; (table, charts..., files, run list)."""
+    from evals.engines import engine_from_env
     from evals.measure import MeasureSettings
     from evals.runner import run
 
@@ -163,7 +165,8 @@ def run_comparison(
     run_dir = new_run_dir(bench.results_root, variants)
     try:
         # Its own cache: the memory measurement loads each variant afresh, without evicting the chat's models.
-        df = run(variants, list(tasks), run_dir, measures=list(measures), limit=int(limit) or None, cache=ModelCache(),
+        # With $G3N_RAY_ADDRESS set, the units run on that Ray cluster instead.
+        df = run(variants, list(tasks), run_dir, measures=list(measures), limit=int(limit) or None, engine=engine_from_env(ModelCache()),
                  measure_settings=MeasureSettings(repeats=int(repeats)), progress=progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err

@@ -51,8 +51,8 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
         show = gr.Button("Show run", scale=1)
 
     ui = dict(queue=False, api_visibility="undocumented")
-    add.click(c.add_spec, [chosen, picker, spec], [chosen, picker, spec], **ui)
-    spec.submit(c.add_spec, [chosen, picker, spec], [chosen, picker, spec], **ui)
+    add.click(partial(c.add_spec, remote_endpoints=bench.remote_endpoints), [chosen, picker, spec], [chosen, picker, spec], **ui)
+    spec.submit(partial(c.add_spec, remote_endpoints=bench.remote_endpoints), [chosen, picker, spec], [chosen, picker, spec], **ui)
     run.click(
         on_gpu(partial(c.run_comparison, bench), duration=300),
         [chosen, picker, tasks, measures, limit, repeats],

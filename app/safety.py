@@ -4,7 +4,8 @@ under roots the operator named.
 
 Gradio already refuses an input naming a server path that was not uploaded, but it *downloads* a
 URL given as an input file; `refuse_url_files` closes that door per component. `media_policy`
-is the second gate: g3n_core's MediaPolicy reads paths only under the allowed roots.
+is the second gate: g3n_core's MediaPolicy reads paths only under the allowed roots. Remote
+variants (OpenAI-compatible endpoints) are compared only when the operator listed the endpoint.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 
-from g3n_core import MediaPolicy
-from g3n_core.errors import ModelSourceError
+from g3n_core import MediaPolicy, RemoteVariant
+from g3n_core.errors import ModelSourceError, VariantError
 from g3n_core.sources import BUILTIN_NAMES, classify
 
 
@@ -69,3 +70,12 @@ def check_model_choice(model: str, model_roots: tuple[Path, ...]) -> str:
             "(start the app with --model-root DIR); otherwise choose tiny or a hub id such as google/gemma-3n-E2B-it"
         )
     return classify(name).name
+
+
+def check_remote_variant(variant, allowed_endpoints: tuple[str, ...]):
+    """`variant` unless it is a RemoteVariant whose endpoint the operator did not list (--remote-endpoint): the
+    server would otherwise send requests wherever a visitor points it."""
+    if isinstance(variant, RemoteVariant) and variant.base_url not in allowed_endpoints:
+        listed = ", ".join(allowed_endpoints) or "none"
+        raise VariantError("base_url", f"this server compares only the endpoints its operator allowed (start the app with --remote-endpoint URL); allowed: {escape(listed)}")
+    return variant

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 
@@ -37,6 +38,8 @@ class FileStore:
         self.max_files = max_files
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="g3n-api-files-"))
         self.root.mkdir(parents=True, exist_ok=True)
+        if root is None:  # a folder of our own: removed with the store, at the latest when the process exits
+            weakref.finalize(self, shutil.rmtree, str(self.root), True)
         self._files: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
 
