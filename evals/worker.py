@@ -17,7 +17,7 @@ import torch
 
 from g3n_core import ModelCache, RemoteVariant, Variant, load_model
 from g3n_core.errors import UnsupportedError
-from g3n_core.hardware import hardware, host_name
+from g3n_core.host import hardware, host_name
 
 from .measure import MeasureSettings, Measurement, measure_latency, measure_memory, measure_sparsity
 from .model import EvalModel

@@ -1,4 +1,4 @@
-"""What machine a number came from: the host name and a one-line hardware description."""
+"""What machine a number came from: the host name and a one-line hardware description (rows of evals results)."""
 
 from __future__ import annotations
 
