@@ -3,10 +3,12 @@
 Raw-text generation prompts go to /v1/completions and chat prompts (with images and audio, sent
 as data URLs and base64 WAV/MP3) to /v1/chat/completions, greedy (temperature 0) with the
 variant's seed; answers are cut at the request's stop strings as locally. Log-likelihoods use
-/v1/completions with `echo` and `logprobs` and `max_tokens=0`: the context and the context plus
+/v1/completions with `echo` and `logprobs` (`max_tokens=0`, or 1 where a server insists on
+generating, its token dropped): the context and the context plus
 continuation are scored, and the continuation is the tokens after the context's token count,
 which is lm-eval's split, done without a local tokenizer. A server that does not return prompt
-log-probabilities makes those tasks `unsupported`. Requires the `openai` client (requirements-scale.txt).
+log-probabilities makes those tasks `unsupported` (a reply whose log-probabilities do not start at
+the prompt's first token, as from servers that score only generated tokens, counts as none). Requires the `openai` client (requirements-scale.txt).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import mimetypes
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,14 @@ from .requests import GenerateRequest, Generation, Loglikelihood, LoglikelihoodR
 PROMPTS_PER_REQUEST = 32  # prompts scored per /v1/completions call
 GREEDY_TOLERANCE = 1e-5  # a token is the greedy one when no alternative beats it by more than this
 OPENAI_AUDIO = ("wav", "mp3")  # the input_audio formats OpenAI defines
+
+
+@dataclass
+class PromptScores:
+    """The server's log-probability of each prompt token (None for the first) and the top alternatives there."""
+
+    token_logprobs: list[float | None]
+    top_logprobs: list[dict | None]
 
 
 @dataclass
@@ -112,6 +121,7 @@ class RemoteEvalModel:
         self.openai = openai
         self.client = openai.OpenAI(base_url=variant.base_url, api_key=variant.api_key(), timeout=variant.timeout_s, max_retries=2)
         self._no_logprobs: str | None = None
+        self._score_tokens = 0  # new tokens asked for with echo (1 for servers that refuse 0)
 
     @property
     def has_vision(self) -> bool:
@@ -161,25 +171,52 @@ class RemoteEvalModel:
 
     # -- log-likelihood -------------------------------------------------------------------------
 
-    def _score(self, prompts: list[str]) -> dict[str, Any]:
-        """The `logprobs` object of every prompt (each scored once), or UnsupportedError."""
+    def _unsupported(self, why: str, err: Exception | None = None) -> UnsupportedError:
+        self._no_logprobs = f"{self.variant.base_url} does not score prompts (completions with echo and logprobs): {why}"
+        return UnsupportedError(self._no_logprobs)
+
+    def _score_batch(self, batch: list[str]) -> list:
+        """The completions response choices for a batch, asking for no new token (else one, as vLLM needs)."""
+        errors = (self.openai.BadRequestError, self.openai.NotFoundError, self.openai.UnprocessableEntityError, self.openai.InternalServerError)
+        while True:
+            try:
+                response = self.client.completions.create(model=self.variant.model, prompt=batch, max_tokens=self._score_tokens, echo=True, logprobs=1, temperature=0.0)
+                return sorted(response.choices, key=lambda c: c.index)
+            except errors as err:
+                if self._score_tokens == 0:  # some servers (vLLM) always generate a token: ask for one and drop it
+                    self._score_tokens = 1
+                    continue
+                raise self._unsupported(err.message, err) from err
+
+    def _score(self, prompts: list[str]) -> dict[str, PromptScores]:
+        """Per prompt, the log-probabilities of its own tokens (each prompt scored once), or UnsupportedError."""
         if self._no_logprobs:
             raise UnsupportedError(self._no_logprobs)
         unique = list(dict.fromkeys(prompts))
-        found: dict[str, Any] = {}
+        found: dict[str, PromptScores] = {}
         for start in range(0, len(unique), PROMPTS_PER_REQUEST):
             batch = unique[start : start + PROMPTS_PER_REQUEST]
-            try:
-                response = self.client.completions.create(model=self.variant.model, prompt=batch, max_tokens=0, echo=True, logprobs=1, temperature=0.0)
-            except (self.openai.BadRequestError, self.openai.NotFoundError, self.openai.UnprocessableEntityError) as err:
-                self._no_logprobs = f"{self.variant.base_url} does not score prompts (completions with echo, logprobs and max_tokens=0): {err.message}"
-                raise UnsupportedError(self._no_logprobs) from err
-            choices = sorted(response.choices, key=lambda c: c.index)
-            if len(choices) != len(batch) or any(c.logprobs is None or not c.logprobs.token_logprobs for c in choices):
-                self._no_logprobs = f"{self.variant.base_url} returned no prompt log-probabilities for completions with echo and logprobs"
-                raise UnsupportedError(self._no_logprobs)
-            found.update({prompt: choice.logprobs for prompt, choice in zip(batch, choices)})
+            choices = self._score_batch(batch)
+            if len(choices) != len(batch):
+                raise self._unsupported(f"{len(choices)} choices came back for {len(batch)} prompts")
+            for prompt, choice in zip(batch, choices):
+                found[prompt] = self._prompt_part(prompt, choice.logprobs)
         return found
+
+    def _prompt_part(self, prompt: str, logprobs) -> PromptScores:
+        """The entries of an echoed `logprobs` object that belong to the prompt (a generated token is dropped)."""
+        values = list(getattr(logprobs, "token_logprobs", None) or [])
+        tops = list(getattr(logprobs, "top_logprobs", None) or [None] * len(values))
+        offsets = getattr(logprobs, "text_offset", None)
+        if offsets:
+            keep = sum(1 for offset in offsets if offset < len(prompt))
+        else:
+            keep = len(values) - self._score_tokens
+        # The first prompt token has no context, so its log-probability is None; a server that scores only
+        # generated tokens (no real echo) fails this check instead of yielding meaningless numbers.
+        if keep < 1 or values[0] is not None:
+            raise self._unsupported("the returned log-probabilities do not start at the prompt's first token")
+        return PromptScores(values[:keep], tops[:keep])
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest], exact: bool = False) -> list[Loglikelihood]:
         """log P(continuation | context) per request, from the server's prompt log-probabilities (`exact` changes nothing: one pass each)."""
@@ -189,9 +226,9 @@ class RemoteEvalModel:
         answers = []
         for context, continuation in pairs:
             whole = scored[context + continuation]
-            start = len(scored[context].tokens) if context else 0
+            start = len(scored[context].token_logprobs) if context else 0
             logprobs = [lp for lp in whole.token_logprobs[start:] if lp is not None]
-            tops = (whole.top_logprobs or [])[start:]
+            tops = whole.top_logprobs[start:]
             greedy = all(
                 top is None or lp is None or lp >= max(top.values(), default=lp) - GREEDY_TOLERANCE
                 for lp, top in zip(whole.token_logprobs[start:], tops)

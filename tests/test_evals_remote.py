@@ -119,3 +119,31 @@ def test_compare_tab_takes_only_endpoints_the_operator_listed():
         c.add_spec({}, [], spec)
     known, dropdown, _ = c.add_spec({}, [], spec, remote_endpoints=("http://10.0.0.5:8000/v1",))
     assert list(known) == ["tiny @10.0.0.5:8000"] and dropdown.value == ["tiny @10.0.0.5:8000"]
+
+
+def test_scores_from_servers_that_generate_a_token_or_do_not_echo():
+    import httpx
+    import openai
+    from types import SimpleNamespace
+
+    from evals.remote import RemoteEvalModel
+    from g3n_core import UnsupportedError
+
+    model = RemoteEvalModel(parse_variant_spec("openai:http://127.0.0.1:9/v1 model=m"))
+    asked = []
+
+    def create(**kwargs):  # vLLM refuses max_tokens=0 and echoes the prompt plus one generated token
+        asked.append(kwargs["max_tokens"])
+        if kwargs["max_tokens"] == 0:
+            raise openai.BadRequestError("max_tokens must be at least 1", response=httpx.Response(400, request=httpx.Request("POST", "http://x")), body=None)
+        return SimpleNamespace(choices=[SimpleNamespace(index=i, logprobs=SimpleNamespace(
+            tokens=["Hi", " there", "!"], token_logprobs=[None, -1.5, -0.5], top_logprobs=[None, {" there": -1.5}, {"!": -0.5}], text_offset=[0, 2, len(p)]))
+            for i, p in enumerate(kwargs["prompt"])])  # fmt: skip
+
+    model.client = SimpleNamespace(completions=SimpleNamespace(create=create))
+    (scores,) = model._score(["Hi there"]).values()
+    assert asked == [0, 1] and scores.token_logprobs == [None, -1.5]  # the generated "!" is dropped
+
+    echo_less = SimpleNamespace(token_logprobs=[-0.7], top_logprobs=[{"x": -0.7}], text_offset=[8])  # only the generated token
+    with pytest.raises(UnsupportedError, match="do not start at the prompt's first token"):
+        model._prompt_part("Hi there", echo_less)
