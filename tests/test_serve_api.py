@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import http.server
 import io
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +12,7 @@ import numpy as np
 import openai
 import pytest
 import soundfile as sf
+from app_fixtures import recording_site
 
 from g3n_core import GenerationSettings, chat
 
@@ -159,23 +158,8 @@ def test_errors_have_openai_shape_and_the_next_request_works(client, tiny_server
 
 
 def test_urls_are_refused_and_never_fetched(client):
-    hits: list[str] = []
-
-    class Recorder(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    site = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    try:
-        err = _status(lambda: client.chat.completions.create(messages=_user({"type": "image_url", "image_url": {"url": f"http://127.0.0.1:{site.server_address[1]}/cat.png"}}), **FEW))
-    finally:
-        site.shutdown()
+    with recording_site() as (site, hits):
+        err = _status(lambda: client.chat.completions.create(messages=_user({"type": "image_url", "image_url": {"url": f"{site}/cat.png"}}), **FEW))
     assert err.status_code == 403 and "fetching URLs is turned off" in err.message and hits == []
 
 
