@@ -97,3 +97,21 @@ def test_settings_flags_come_from_the_fields():
     assert (settings.max_images, settings.allow_url_media, settings.api_key_env, settings.max_tokens) == (3, True, "K", ServeSettings().max_tokens)
     with pytest.raises(SettingsError, match="max_queue"):
         ServeSettings(max_queue=0)
+
+
+def test_media_headers_are_checked_before_decoding(tmp_path, media):
+    import base64
+
+    from g3n_core.errors import UnsupportedMediaError
+    from g3n_core.serve.messages import MessageConverter
+
+    settings = ServeSettings(max_image_pixels=96 * 64 - 1, max_audio_seconds=1)
+    store = FileStore(4, tmp_path)
+    image = "data:image/png;base64," + base64.b64encode(media["image"].read_bytes()).decode()  # 96 x 64
+    with pytest.raises(UnsupportedMediaError, match="96x64 pixels is over"):
+        MessageConverter(settings, store, 8).convert([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]}])
+    upload = store.save("tone.wav", media["audio"].read_bytes(), "user_data")  # 2 s
+    with pytest.raises(UnsupportedMediaError, match="2 s of audio is over"):
+        MessageConverter(settings, store, 8).convert([{"role": "user", "content": [{"type": "file", "file": {"file_id": upload["id"]}}]}])
+    fine = MessageConverter(ServeSettings(), store, 8).convert([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}, "hi"]}])
+    assert [p["type"] for p in fine[0]["content"]] == ["image", "text"]

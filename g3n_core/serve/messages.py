@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
+from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from ..errors import MessageError, UnsupportedMediaError
 from ..media import AUDIO_SUFFIXES
@@ -34,6 +38,29 @@ def decode_base64(data: Any, what: str, limit: int) -> bytes:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as err:
         raise UnsupportedMediaError(what, f"not valid base64 ({err})") from err
+
+
+def check_image(source: bytes | Path, max_pixels: int) -> None:
+    """Refuse an image whose header declares more than `max_pixels` (a decompression bomb costs nothing to send)."""
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return  # not readable as an image: g3n_core's decoder says why
+    if width * height > max_pixels:
+        raise UnsupportedMediaError("image_url", f"{width}x{height} pixels is over this server's limit of {max_pixels}; send a smaller image")
+
+
+def check_audio(source: bytes | Path, max_seconds: float) -> None:
+    """Refuse audio whose header declares more than `max_seconds` (decoding it would cost far more than its bytes)."""
+    import soundfile
+
+    try:
+        seconds = soundfile.info(io.BytesIO(source) if isinstance(source, bytes) else str(source)).duration
+    except (RuntimeError, TypeError, ValueError, soundfile.LibsndfileError):
+        return  # not readable by libsndfile: g3n_core's decoder tries its fallback and says why
+    if seconds > max_seconds:
+        raise UnsupportedMediaError("input_audio", f"{seconds:.0f} s of audio is over this server's limit of {max_seconds} s (the model hears the first 30 s); send a shorter clip")
 
 
 def _data_url(url: str, limit: int) -> bytes:
@@ -63,8 +90,13 @@ class MessageConverter:
             if self.audio > self.settings.max_audio:
                 raise APIError(400, f"more than {self.settings.max_audio} audio clips in one request; send fewer", param="messages")
 
-    def _media(self, kind: str, payload: Any) -> dict:
+    def _media(self, kind: str, payload: Any, local: bytes | Path | None = None) -> dict:
+        """A media part; `local` (inline bytes or an upload of ours, never a path a client named) is checked first."""
         self._count(kind)
+        if local is not None and kind == "image":
+            check_image(local, self.settings.max_image_pixels)
+        elif local is not None and kind == "audio":
+            check_audio(local, self.settings.max_audio_seconds)
         return {"type": kind, kind: payload}
 
     def _image(self, image_url: Any) -> dict:
@@ -73,12 +105,13 @@ class MessageConverter:
             raise MessageError("an image_url part needs {'url': ...}")
         limit = self.settings.max_media_bytes
         if url.startswith("data:"):
-            return self._media("image", _data_url(url, limit))
+            data = _data_url(url, limit)
+            return self._media("image", data, data)
         if url.startswith("file-"):
             path, kind = self.files.media(url)
             if kind != "image":
                 raise UnsupportedMediaError(url, f"the uploaded file is {kind}, not an image; send it as a 'file' part")
-            return self._media("image", str(path))
+            return self._media("image", str(path), path)
         return self._media("image", url)  # a URL or a path: the MediaPolicy decides (refused unless allowed)
 
     def _audio(self, input_audio: Any) -> dict:
@@ -87,14 +120,15 @@ class MessageConverter:
         fmt = str(input_audio.get("format", "")).lower()
         if fmt not in AUDIO_FORMATS:
             raise UnsupportedMediaError("input_audio", f"unsupported format {fmt!r}; use one of {', '.join(sorted(AUDIO_FORMATS))}")
-        return self._media("audio", decode_base64(input_audio.get("data"), "input_audio", self.settings.max_media_bytes))
+        data = decode_base64(input_audio.get("data"), "input_audio", self.settings.max_media_bytes)
+        return self._media("audio", data, data)
 
     def _file(self, file: Any) -> dict:
         file_id = file.get("file_id") if isinstance(file, dict) else None
         if not isinstance(file_id, str):
             raise MessageError("a file part needs {'file_id': <id from POST /v1/files>}")
         path, kind = self.files.media(file_id)
-        return self._media(kind, str(path))
+        return self._media(kind, str(path), path)
 
     def part(self, part: Any) -> dict:
         """One g3n_core content part."""

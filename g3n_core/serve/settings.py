@@ -18,6 +18,8 @@ class ServeSettings:
     allow_url_media: bool = field(default=False, metadata={"help": "let requests name http(s) URLs as media (off: data URLs, base64 audio and uploaded files only)"})
     max_body_bytes: int = field(default=32 * MiB, metadata={"help": "largest request body, uploads included"})
     max_media_bytes: int = field(default=20 * MiB, metadata={"help": "largest single image, audio clip or video in a request (decoded bytes)"})
+    max_image_pixels: int = field(default=40_000_000, metadata={"help": "largest image (width x height), checked from its header before decoding"})
+    max_audio_seconds: int = field(default=600, metadata={"help": "longest audio clip accepted, checked before decoding (the model hears the first 30 s)"})
     max_images: int = field(default=8, metadata={"help": "images per request, counting every earlier turn (a video counts as its sampled frames)"})
     max_audio: int = field(default=4, metadata={"help": "audio clips per request, counting every earlier turn"})
     max_messages: int = field(default=128, metadata={"help": "messages per request"})
@@ -27,7 +29,7 @@ class ServeSettings:
     max_files: int = field(default=64, metadata={"help": "uploaded files kept for /v1/files references (oldest deleted first)"})
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_media_bytes", "max_images", "max_audio", "max_messages", "max_tokens", "max_prompts", "max_queue", "max_files"):
+        for name in ("max_body_bytes", "max_media_bytes", "max_image_pixels", "max_audio_seconds", "max_images", "max_audio", "max_messages", "max_tokens", "max_prompts", "max_queue", "max_files"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name in ("max_images", "max_audio") else 1):
                 raise SettingsError(f"{name}={value!r} must be a whole number >= {0 if name in ('max_images', 'max_audio') else 1}")
