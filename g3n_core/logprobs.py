@@ -36,26 +36,26 @@ def prompt_logprobs(loaded, ids: list[int], top: int = 1) -> PromptLogprobs:
         return (args[0][:, -1:],)
 
     tensor = torch.tensor([ids], device=loaded.device)
-    handle = head.register_forward_pre_hook(keep_hidden)
-    try:
-        with loaded.lock:
-            model(input_ids=tensor, attention_mask=torch.ones_like(tensor), use_cache=False)
-    finally:
-        handle.remove()
-    hidden = kept["hidden"][0, :-1]  # position i predicts token i + 1
     cap = getattr(loaded.text_config, "final_logit_softcapping", None)
     targets = tensor[0, 1:]
     scores: list[float | None] = [None]
     alternatives: list[list[tuple[int, float]] | None] = [None]
-    for start in range(0, hidden.shape[0], POSITIONS_PER_SLICE):
-        logits = head(hidden[start : start + POSITIONS_PER_SLICE]).float()
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        logprobs = F.log_softmax(logits, dim=-1)
-        scores += logprobs.gather(-1, targets[start : start + POSITIONS_PER_SLICE, None])[:, 0].tolist()
-        if top > 0:
-            values, indices = logprobs.topk(top, dim=-1)
-            alternatives += [list(zip(i.tolist(), v.tolist())) for i, v in zip(indices, values)]
-        else:
-            alternatives += [[] for _ in range(logprobs.shape[0])]
+    with loaded.lock:  # the hook must see only this forward pass: nothing else may run the model meanwhile
+        handle = head.register_forward_pre_hook(keep_hidden)
+        try:
+            model(input_ids=tensor, attention_mask=torch.ones_like(tensor), use_cache=False)
+        finally:
+            handle.remove()
+        hidden = kept["hidden"][0, :-1]  # position i predicts token i + 1
+        for start in range(0, hidden.shape[0], POSITIONS_PER_SLICE):
+            logits = head(hidden[start : start + POSITIONS_PER_SLICE]).float()
+            if cap:
+                logits = torch.tanh(logits / cap) * cap
+            logprobs = F.log_softmax(logits, dim=-1)
+            scores += logprobs.gather(-1, targets[start : start + POSITIONS_PER_SLICE, None])[:, 0].tolist()
+            if top > 0:
+                values, indices = logprobs.topk(top, dim=-1)
+                alternatives += [list(zip(i.tolist(), v.tolist())) for i, v in zip(indices, values)]
+            else:
+                alternatives += [[] for _ in range(logprobs.shape[0])]
     return PromptLogprobs(scores, alternatives)

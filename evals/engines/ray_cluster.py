@@ -125,7 +125,9 @@ class RayEngine:
                 try:
                     result = ray.get(ready[0])
                 except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as err:
-                    actors.pop(variant, None)  # dead: the next unit of this variant starts a fresh actor
+                    lost = actors.pop(variant, None)  # dead or unreachable: the next unit of this variant starts a fresh actor
+                    if lost is not None:
+                        ray.kill(lost)  # an unreachable one must not come back and hold resources
                     attempts[unit.id] = attempts.get(unit.id, 0) + 1
                     if attempts[unit.id] <= self.settings.max_retries:
                         log.warning("the actor running %s died (%s); running the unit again on a fresh actor", unit.label, type(err).__name__)
