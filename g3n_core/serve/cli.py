@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -21,6 +22,9 @@ def _serve(args: argparse.Namespace) -> int:
     api, files = build_api(lambda: loaded, settings.model_name or variant.model, settings)
     note = " (random weights)" if loaded.random_weights else ""
     print(f"serving {settings.model_name or variant.model} ({variant.name}){note} at http://{args.host}:{args.port}/v1", file=sys.stderr, flush=True)
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises it to the handler found at start: make that
+    # handler an exit, so the upload folder below is removed instead of the process dying on the spot.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         uvicorn.run(mount_root(api), host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
     finally:

@@ -32,14 +32,18 @@ def media_kind(name: str) -> str | None:
 
 
 class FileStore:
-    """At most `max_files` uploads in `root` (a fresh temporary folder unless given), oldest removed first."""
+    """At most `max_files` uploads in `root` (a fresh private temporary folder unless given), oldest removed first."""
 
     def __init__(self, max_files: int, root: Path | None = None):
         self.max_files = max_files
-        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="g3n-api-files-"))
-        self.root.mkdir(parents=True, exist_ok=True)
-        if root is None:  # a folder of our own: removed with the store, at the latest when the process exits
+        # A folder of our own is made on the first upload (a server that gets none leaves nothing behind) and
+        # removed with the store, at the latest when the process exits.
+        self._own = root is None
+        self.root = Path(root) if root else Path(tempfile.gettempdir()) / f"g3n-api-files-{secrets.token_hex(8)}"
+        if self._own:
             weakref.finalize(self, shutil.rmtree, str(self.root), True)
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
         self._files: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -50,6 +54,9 @@ class FileStore:
             raise APIError(400, f"{filename!r}: upload images, audio clips or videos (by file name suffix)", param="file")
         if not data:
             raise APIError(400, f"{filename!r} is empty", param="file")
+        with self._lock:
+            if self._own and not self.root.exists():
+                self.root.mkdir(mode=0o700)
         file_id = f"file-{secrets.token_hex(12)}"
         path = self.root / f"{file_id}{Path(filename).suffix.lower()}"
         path.write_bytes(data)
