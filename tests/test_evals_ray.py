@@ -106,3 +106,19 @@ def test_engine_choice_from_flags_and_environment():
     assert isinstance(make_engine(args.engine, settings), RayEngine)
     assert isinstance(engine_from_env(environ={}), LocalEngine)
     assert engine_from_env(environ={"G3N_RAY_ADDRESS": "ray://head:10001"}).settings.address == "ray://head:10001"
+
+
+def test_compare_tab_submits_to_the_cluster_when_asked(cluster, tmp_path, tiny, monkeypatch):
+    import json
+
+    from app import compare as c
+    from app_fixtures import tiny_bench
+
+    monkeypatch.setenv("G3N_RAY_ADDRESS", "auto")  # the cluster this process is connected to
+    bench = tiny_bench(tiny, tmp_path)
+    known = {v.name: v for v in VARIANTS}
+    c.run_comparison(bench, known, list(known), ["builtin_mc"], [], 1, repeats=1, progress=None)
+    (run_dir,) = [p for p in tmp_path.iterdir() if (p / "run.json").exists()]
+    assert json.loads((run_dir / "run.json").read_text())["engine"] == "ray"
+    rows = ResultLog(run_dir).rows()
+    assert {r["variant"] for r in rows} == set(known) and all(r["status"] == "ok" for r in rows)
