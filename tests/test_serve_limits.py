@@ -115,3 +115,13 @@ def test_media_headers_are_checked_before_decoding(tmp_path, media):
         MessageConverter(settings, store, 8).convert([{"role": "user", "content": [{"type": "file", "file": {"file_id": upload["id"]}}]}])
     fine = MessageConverter(ServeSettings(), store, 8).convert([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}, "hi"]}])
     assert [p["type"] for p in fine[0]["content"]] == ["image", "text"]
+
+
+def test_urls_are_fetched_only_when_the_operator_allows(serve):
+    from app_fixtures import recording_site
+
+    client = openai.OpenAI(base_url=serve(ServeSettings(allow_url_media=True)), api_key="x", max_retries=0)
+    with recording_site() as (site, hits):  # it answers with an empty body: fetched, then refused as media
+        with pytest.raises(openai.BadRequestError, match="not a readable image"):
+            client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": f"{site}/cat.png"}}]}], max_tokens=2)
+    assert hits == ["/cat.png"]
