@@ -17,7 +17,7 @@ from g3n_core import G3nError, ModelCache, Variant, parse_variant_spec
 
 from .feedback import progress_callback, readable_error
 from .memory_fit import check_all_fit, variants_markdown
-from .safety import allowed_model, allowed_path, offer_download
+from .safety import allowed_model, allowed_path, check_remote_variant, offer_download
 from .workbench import Workbench
 
 MIN_VARIANTS, MAX_VARIANTS = 2, 6
@@ -74,6 +74,7 @@ def add_spec(bench: Workbench, chosen: dict[str, Variant], selected: list[str], 
     """Parse a spec like 'tiny attn=eager sparsity=off' and add it; clears the spec box. Folders pass the app's allow-list."""
     try:
         variant = parse_variant_spec(spec, check_model=lambda model: allowed_model(model, bench.model_roots))
+        variant = check_remote_variant(variant, bench.remote_endpoints)
     except G3nError as err:
         raise readable_error(err) from err
     chosen, dropdown = add_variant(chosen, variant, selected)
@@ -163,6 +164,7 @@ def run_comparison(
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
     """Run the selected variants x tasks x measurements with evals; (table, charts..., files, run list)."""
+    from evals.engines import engine_from_env
     from evals.measure import MeasureSettings
     from evals.runner import run
 
@@ -174,8 +176,9 @@ def run_comparison(
     try:
         bench.quota.make_room(RUN_RESERVE_BYTES, keep=bench.models_in_use(), what="a Compare run")
         # Its own cache (same budget): the memory measurement loads each variant afresh, without evicting the chat's models.
+        # With $G3N_RAY_ADDRESS set, the units run on that Ray cluster instead.
         df = run(variants, list(tasks), run_dir, measures=list(measures), limit=int(limit) or None,
-                 cache=ModelCache(budget_bytes=bench.cache.budget_bytes),
+                 engine=engine_from_env(ModelCache(budget_bytes=bench.cache.budget_bytes)),
                  measure_settings=MeasureSettings(repeats=int(repeats)), progress=progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err

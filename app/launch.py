@@ -20,6 +20,8 @@ DEFAULT_MAX_FILE_SIZE = "50mb"
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the Variant knobs of the launch model plus server options."""
     from g3n_core.cli import add_variant_args
+    from g3n_core.serve import ServeSettings
+    from g3n_core.settings_args import add_settings_args
 
     from .results_quota import DEFAULT_RESULTS_QUOTA, parse_size
 
@@ -38,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--results-quota", default=DEFAULT_RESULTS_QUOTA, type=parse_size,
         help="most disk the results folder may use (exports, Compare runs, downloads), e.g. 2gb; least recently used go first (default %(default)s)",
     )
+    parser.add_argument("--remote-endpoint", action="append", default=[], metavar="URL",
+                        help="an OpenAI-compatible endpoint (http://HOST:PORT/v1) users may compare as 'openai:URL model=NAME' (repeatable; none by default)")
+    add_settings_args(parser.add_argument_group("OpenAI-compatible API at /v1 (docs/serve.md)"), ServeSettings, exclude=("allow_url_media",))
     return parser
 
 
@@ -89,6 +94,7 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
         results_root=args.results_dir,
         model_roots=tuple(Path(r) for r in args.model_root),
         concurrency_limit=args.concurrency,
+        remote_endpoints=tuple(args.remote_endpoint),
         notes=notes,
         results_quota=args.results_quota,
     )
@@ -109,12 +115,26 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
     return bench
 
 
+def openai_routes(args: argparse.Namespace, bench) -> list:
+    """The OpenAI-compatible API on the launch model, mounted at /v1 (media: uploads to this app and /v1/files only)."""
+    from starlette.routing import Mount
+
+    from g3n_core.serve import ServeSettings, build_api
+    from g3n_core.settings_args import settings_from_args
+
+    settings = settings_from_args(ServeSettings, args)
+    api, _ = build_api(lambda: bench.cache.get(bench.default_variant), bench.default_variant.model, settings, bench.policy.allowed_roots)
+    return [Mount("/v1", app=api)]  # the API's routes keep its upload store alive
+
+
 def launch_kwargs(args: argparse.Namespace, bench) -> dict:
-    """Keyword arguments of gr.Blocks.launch: address, share, upload cap, readable folders, look."""
+    """Keyword arguments of gr.Blocks.launch: address, share, upload cap, readable folders, look, the /v1 API."""
     from .export_zip import export_zip_route
     from .ui import CSS, THEME
 
     return dict(
+        # FastAPI(routes=...), matched before Gradio's own: the /v1 API and MatFormer exports as zips streamed on demand
+        app_kwargs={"routes": [*openai_routes(args, bench), export_zip_route(bench.exports_dir)]},
         server_name=args.host,  # None: Gradio reads GRADIO_SERVER_NAME, else 127.0.0.1
         server_port=args.port,  # None: Gradio reads GRADIO_SERVER_PORT, else the first free port from 7860
         share=args.share,
@@ -123,7 +143,6 @@ def launch_kwargs(args: argparse.Namespace, bench) -> dict:
         allowed_paths=[str(Path(bench.examples_dir).resolve()), str(bench.downloads_dir)],
         show_error=False,
         ssr_mode=False,
-        app_kwargs={"routes": [export_zip_route(bench.exports_dir)]},  # MatFormer exports as zips streamed on demand
         theme=THEME,
         css=CSS,
     )

@@ -8,6 +8,7 @@ is the second gate: g3n_core's MediaPolicy reads paths only under the allowed ro
 
 Server folders a user names (model folders, earlier runs) pass `allowed_path`, one check on real
 paths; the file route serves only the examples and the downloads folder the app writes itself.
+Remote variants (OpenAI-compatible endpoints) are compared only when the operator listed the endpoint.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 
-from g3n_core import MediaPolicy
-from g3n_core.errors import MediaAccessError, ModelSourceError
+from g3n_core import MediaPolicy, RemoteVariant
+from g3n_core.errors import MediaAccessError, ModelSourceError, VariantError
 from g3n_core.sources import BUILTIN_NAMES, is_hub_id
 
 from .feedback import readable_error
@@ -124,3 +125,12 @@ def offer_download(file: str | Path, downloads_dir: Path, folder: str) -> str:
     if Path(file).resolve() != target.resolve():
         shutil.copyfile(file, target)
     return str(target)
+
+
+def check_remote_variant(variant, allowed_endpoints: tuple[str, ...]):
+    """`variant` unless it is a RemoteVariant whose endpoint the operator did not list (--remote-endpoint): the
+    server would otherwise send requests wherever a visitor points it."""
+    if isinstance(variant, RemoteVariant) and variant.base_url not in allowed_endpoints:
+        listed = ", ".join(allowed_endpoints) or "none"
+        raise VariantError("base_url", f"this server compares only the endpoints its operator allowed (start the app with --remote-endpoint URL); allowed: {listed}")
+    return variant

@@ -24,6 +24,7 @@ class Workbench:
     results_root: Path = Path("results/app")
     model_roots: tuple[Path, ...] = ()
     concurrency_limit: int = 2  # chat requests running at once per model group: one decoding, one preparing
+    remote_endpoints: tuple[str, ...] = ()  # OpenAI-compatible endpoints the operator lets users compare (--remote-endpoint)
     notes: list[str] = field(default_factory=list)  # said once at start-up, e.g. "hub unreachable: fell back to tiny"
     streams: SessionStreams = field(default_factory=SessionStreams)  # replies in flight, for each session's stop button
     quota: ResultsQuota | None = None  # the results folder's size limit (default: DEFAULT_RESULTS_QUOTA)
@@ -59,6 +60,7 @@ def make_workbench(
     results_root: Path | str = "results/app",
     model_roots: tuple[Path, ...] = (),
     concurrency_limit: int = 2,
+    remote_endpoints: tuple[str, ...] = (),
     cache: ModelCache | None = None,
     notes: list[str] | None = None,
     results_quota: str | int = DEFAULT_RESULTS_QUOTA,
@@ -74,6 +76,7 @@ def make_workbench(
         policy=media_policy(EXAMPLES_DIR, allow_network=allow_url_media),
         results_root=Path(results_root),
         concurrency_limit=concurrency_limit,
+        remote_endpoints=tuple(u.rstrip("/") for u in remote_endpoints),
         notes=list(notes or []),
         quota=ResultsQuota(results_root, parse_size(results_quota)),
     )

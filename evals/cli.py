@@ -7,14 +7,18 @@ import json
 import sys
 from pathlib import Path
 
-from g3n_core import Variant, parse_variant_spec
+from g3n_core import RemoteVariant, Variant, parse_variant_spec
 from g3n_core.cli import run_handler
 from g3n_core.errors import EvalError
+from g3n_core.settings_args import add_settings_args, settings_from_args
+from g3n_core.variant import variant_from_dict
+
+from .engines import ENGINES, RaySettings
 
 
-def read_variants(items: list[str]) -> list[Variant]:
-    """Variants from specs ('tiny attn=eager') and JSON / JSONL files of Variant dicts."""
-    variants: list[Variant] = []
+def read_variants(items: list[str]) -> list[Variant | RemoteVariant]:
+    """Variants from specs ('tiny attn=eager', 'openai:http://HOST:PORT/v1 model=NAME') and JSON / JSONL files of their dicts."""
+    variants: list[Variant | RemoteVariant] = []
     for item in items:
         path = Path(item)
         if path.suffix in (".json", ".jsonl") and path.is_file():
@@ -24,7 +28,7 @@ def read_variants(items: list[str]) -> list[Variant]:
             else:
                 loaded = json.loads(text)
                 data = loaded if isinstance(loaded, list) else [loaded]
-            variants += [Variant.from_dict(d) for d in data]
+            variants += [variant_from_dict(d) for d in data]
         else:
             variants.append(parse_variant_spec(item))
     if len(set(variants)) != len(variants):
@@ -67,6 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the matrix, print the comparison table."""
     import torch
 
+    from .engines import make_engine
     from .measure import MeasureSettings
     from .report import comparison_table
     from .runner import run
@@ -76,9 +81,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     variants = read_variants(args.variants)
     measures = [m for m in (args.measure or "").split(",") if m]
     settings = MeasureSettings(prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, repeats=args.repeats, kv_context=args.kv_context)
+    engine = make_engine(args.engine, settings_from_args(RaySettings, args))
     bar, update = _progress_bar()
     try:
-        frame = run(variants, args.tasks, args.out, measures=measures, limit=args.limit, data_dir=args.data_dir, measure_settings=settings, seed=args.seed, progress=update)
+        frame = run(variants, args.tasks, args.out, measures=measures, limit=args.limit, data_dir=args.data_dir, measure_settings=settings, seed=args.seed, progress=update, engine=engine)
     finally:
         bar.close()
     print(comparison_table(frame).T.to_string())
@@ -109,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=cmd_list)
 
     running = sub.add_parser("run", help="run variants x tasks x measurements into a results folder (resumes)")
-    running.add_argument("--variants", nargs="+", required=True, metavar="FILE_OR_SPEC", help="'tiny attn=eager sparsity=off' specs or JSON/JSONL files of Variant dicts")
+    running.add_argument("--variants", nargs="+", required=True, metavar="FILE_OR_SPEC",
+                         help="'tiny attn=eager sparsity=off' or 'openai:http://HOST:PORT/v1 model=NAME' specs, or JSON/JSONL files of their dicts")
     running.add_argument("--tasks", nargs="+", default=[], metavar="NAME", help="task names or suites (builtin, standard, all)")
     running.add_argument("--out", required=True, help="results folder; running again with the same folder resumes")
     running.add_argument("--limit", type=int, help="first N examples of each task")
@@ -121,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--new-tokens", type=int, default=32, help="latency: tokens decoded")
     running.add_argument("--repeats", type=int, default=5, help="latency: timed repeats after one warm-up")
     running.add_argument("--kv-context", type=int, default=1024, help="memory: context length for the KV-cache size and peak")
+    running.add_argument("--engine", choices=ENGINES, default="local", help="where units run: this process, or actors on a Ray cluster (default %(default)s)")
+    add_settings_args(running.add_argument_group("Ray engine (--engine ray)"), RaySettings)
     running.set_defaults(handler=cmd_run)
 
     reporting = sub.add_parser("report", help="print the comparison table and write HTML charts")

@@ -62,6 +62,16 @@ class EvalModel:
         return self.loaded.tokenizer
 
     @property
+    def has_vision(self) -> bool:
+        """True when the variant takes images."""
+        return self.loaded.has_vision
+
+    @property
+    def has_audio(self) -> bool:
+        """True when the variant takes audio."""
+        return self.loaded.has_audio
+
+    @property
     def max_length(self) -> int:
         """Longest input the model takes (its context length)."""
         return self.loaded.context_length

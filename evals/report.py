@@ -47,8 +47,8 @@ def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
     table: dict[str, dict[str, str]] = {}
     for _, r in pd.concat([rows, heads]).iterrows():
         column = r["metric"] if str(r["task"]).startswith("measure:") else f"{r['task']}/{r['metric']}"
-        if r["status"] == "skipped":
-            text = "skipped"
+        if r["status"] in ("skipped", "unsupported"):
+            text = r["status"]
         elif r["value"] is None or pd.isna(r["value"]):
             text = "—"
         else:

@@ -4,6 +4,7 @@ Rows are grouped in units: everything one (variant, task-or-measurement, limit) 
 carries its unit id and the unit's row count, so a run killed in the middle of writing a unit is
 detected on the next start: the unit runs again and only its missing rows are appended. A unit
 that failed leaves one `error` row, which does not count as finished; a later success supersedes it.
+Rows also name the host and hardware that computed them (several machines can feed one log).
 
 Files in a run folder: results.jsonl (the log), results.csv / results.json (the tidy table, written
 at the end of a run), run.json (what was asked for), samples/<variant>/<task>.jsonl (per-example
@@ -31,7 +32,7 @@ from g3n_core.errors import EvalError
 LOG = "results.jsonl"
 COLUMNS = [
     "variant", "task", "metric", "value", "n", "stderr", "unit", "kind", "higher_is_better",
-    "wall_s", "status", "note", "limit", "variant_json", "unit_id", "unit_size", "finished_at",
+    "wall_s", "status", "note", "limit", "variant_json", "unit_id", "unit_size", "host", "hardware", "finished_at",
 ]  # fmt: skip
 
 

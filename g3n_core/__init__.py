@@ -26,6 +26,7 @@ from .errors import (  # noqa: E402
     ModelTooLargeError,
     SettingsError,
     SliceError,
+    UnsupportedError,
     VariantError,
 )
 from .generation import ChatReply, ChatStream, GenerationSettings, chat, stream_chat  # noqa: E402
@@ -34,6 +35,7 @@ from .loading import LoadedModel, load_model  # noqa: E402
 from .matformer.spec import MatformerSlice  # noqa: E402
 from .media import MediaPolicy  # noqa: E402
 from .model_cache import ModelCache  # noqa: E402
+from .remote import RemoteVariant  # noqa: E402
 from .variant import Variant, parse_variant_spec  # noqa: E402
 
 __all__ = [
@@ -54,8 +56,10 @@ __all__ = [
     "ModelInfo",
     "ModelSourceError",
     "ModelTooLargeError",
+    "RemoteVariant",
     "SettingsError",
     "SliceError",
+    "UnsupportedError",
     "Variant",
     "VariantError",
     "chat",

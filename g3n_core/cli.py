@@ -1,4 +1,4 @@
-"""`python -m g3n_core`: generate, info, tiny (and the MatFormer tools), in the spirit of `transformers run`.
+"""`python -m g3n_core`: generate, info, tiny, serve (and the MatFormer tools), in the spirit of `transformers run`.
 
 Bad input exits with status 2 and a one-line message on stderr; set G3N_DEBUG=1 for tracebacks.
 """
@@ -170,10 +170,11 @@ def _register_tiny(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line parser."""
     from .matformer.cli import register as register_matformer
+    from .serve.cli import register as register_serve
 
     parser = argparse.ArgumentParser(prog="python -m g3n_core", description="Gemma 3n workbench core")
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (_register_generate, _register_info, _register_tiny, register_matformer):
+    for register in (_register_generate, _register_info, _register_tiny, register_matformer, register_serve):
         register(sub)
     return parser
 

@@ -91,3 +91,7 @@ class ModelTooLargeError(G3nError):
 
 class DiskQuotaError(G3nError):
     """Writing would take the results folder over its size quota; the message names the sizes and what to do."""
+
+
+class UnsupportedError(G3nError):
+    """The model or endpoint cannot do what was asked (a server without prompt log-probabilities, memory of a remote model)."""

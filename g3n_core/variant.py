@@ -15,6 +15,7 @@ import torch
 
 from .errors import ModelSourceError, SliceError, VariantError
 from .matformer.spec import MatformerSlice, custom_label
+from .remote import RemoteVariant, is_remote_spec, parse_remote_spec
 from .sources import classify, num_text_layers, read_config
 from .sparsity import check_layer_count, format_sparsity, parse_sparsity
 
@@ -252,12 +253,15 @@ class Variant:
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
-def parse_variant_spec(spec: str, check_model: Callable[[str], str] | None = None) -> Variant:
+def parse_variant_spec(spec: str, check_model: Callable[[str], str] | None = None) -> Variant | RemoteVariant:
     """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'.
 
     A MatFormer slice is 'matformer=E2B' (a preset) or 'ffn=... skip=...' (see docs/matformer.md).
     `check_model` vets the model named (the app's allow-list) before anything reads it.
+    'openai:http://HOST:PORT/v1 model=NAME' names a model behind an OpenAI-compatible server (g3n_core.remote).
     """
+    if is_remote_spec(spec):
+        return parse_remote_spec(spec)
     tokens = spec.replace(";", " ").split()
     data: dict[str, Any] = {}
     for token in tokens:
@@ -298,6 +302,11 @@ def _parse_slice_tokens(data: dict[str, Any]) -> None:
             data["matformer"] = slice_from_parts(ffn, skip, parent)
     except SliceError as err:
         raise VariantError("matformer", str(err)) from err
+
+
+def variant_from_dict(data: dict) -> Variant | RemoteVariant:
+    """A Variant, or a RemoteVariant when the dict names an endpoint (`base_url`)."""
+    return RemoteVariant.from_dict(data) if "base_url" in data else Variant.from_dict(data)
 
 
 def variant_fields() -> list[str]:

@@ -95,3 +95,34 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_server():
+    """`python -m g3n_core serve --model tiny` on a free port (2 MB body limit); yields {"url": .../v1, "log": lines}."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+    from app_fixtures import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "g3n_core", "serve", "--model", "tiny", "--host", "127.0.0.1", "--port", str(port), "--max-body-bytes", str(2 * 2**20)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny gains nothing from two threads; on a busy machine they stall
+    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 240
+    while True:
+        assert proc.poll() is None and time.time() < deadline, "the server did not start:\n" + "".join(lines)
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    yield {"url": url, "log": lines, "process": proc}
+    proc.terminate()
+    proc.wait(timeout=30)

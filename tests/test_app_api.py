@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from app_fixtures import free_port
+from app_fixtures import free_port, recording_site
 from gradio_client import Client, handle_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,27 +107,12 @@ def test_server_paths_are_refused(server, tmp_path):
 
 
 def test_urls_are_refused_and_never_fetched(server, client):
-    hits: list[str] = []
-
-    class Recorder(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    site = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{site.server_address[1]}/cat.png"
-    try:
+    with recording_site() as (site, hits):
+        url = f"{site}/cat.png"
         stream = _call_raw(server["url"], [{"path": url, "url": url, "meta": {"_type": "gradio.FileData"}}])
         assert "event: error" in stream and "does not fetch URLs" in stream
         with pytest.raises(Exception, match="does not fetch URLs"):
             client.predict({"text": "look", "files": [handle_file(url)]}, **FEW, api_name="/chat")
-    finally:
-        site.shutdown()
     assert hits == []
 
 

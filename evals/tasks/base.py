@@ -71,7 +71,7 @@ class Task:
 
     def missing_towers(self, model: EvalModel) -> list[str]:
         """Towers this task needs that the model was loaded without."""
-        have = {"vision": model.loaded.has_vision, "audio": model.loaded.has_audio}
+        have = {"vision": model.has_vision, "audio": model.has_audio}
         return [t for t in self.towers if not have[t]]
 
     def evaluate(self, model: EvalModel, limit: int | None = None, progress: Progress | None = None) -> TaskResult:
