@@ -6,8 +6,9 @@ detected on the next start: the unit runs again and only its missing rows are ap
 that failed leaves one `error` row, which does not count as finished; a later success supersedes it.
 
 Files in a run folder: results.jsonl (the log), results.csv / results.json (the tidy table, written
-at the end of a run), run.json (what was asked for), samples/<variant>/<task>.jsonl (per-example
-records).
+at the end of a run), run.json (what was asked for), manifest.json (how to repeat it: evals.manifest),
+samples/<variant>/<task>.jsonl (per-example records, joinable across variants by `example_id`;
+per-repeat timings for measure_latency), verdict.md (written by `report`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,24 @@ def _clean(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write a file so that readers (and a kill at any moment) see the old content or the new, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """`atomic_write_bytes` of UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def now() -> str:

@@ -24,7 +24,8 @@ from g3n_core.errors import EvalError
 
 from .measure import MEASURES, MeasureSettings, measure_latency, measure_memory, measure_sparsity
 from .model import EvalModel
-from .results import ResultLog, export, now, tidy, unit_id, write_samples
+from .manifest import build_manifest, write_manifest
+from .results import ResultLog, atomic_write_text, export, now, tidy, unit_id, write_samples
 from .scoring import ScoringSettings
 from .tasks import Task, resolve_tasks
 
@@ -135,6 +136,10 @@ class Runner:
             found = (measure_latency if what == "latency" else measure_sparsity)(loaded, self.measure_settings)
         wall = time.perf_counter() - start
         kind = MEASURE_KIND[what]
+        per_repeat = [m for m in found if m.repeats]
+        if per_repeat:  # one record per timed repeat, so comparisons can bootstrap the medians
+            repeats = [{"repeat": i} | {m.name: m.repeats[i] for m in per_repeat} for i in range(len(per_repeat[0].repeats))]
+            write_samples(self.out_dir, unit.variant.to_json(), unit.name, repeats)
         return [
             _row(unit, m.name, m.value, n=m.n, kind=kind, measure_unit=m.unit, note=m.note, wall_s=wall, size=len(found))
             for m in found
@@ -213,18 +218,17 @@ def run(
     measure_settings: MeasureSettings | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    command: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Run variants x tasks x measurements into `out_dir` (resuming what is there); the tidy table."""
+    """Run variants x tasks x measurements into `out_dir` (resuming what is there); the tidy table.
+
+    Writes run.json (the request) and manifest.json (evals.manifest; `command` is recorded as the
+    command line, sys.argv by default) before the first unit.
+    """
     resolved = [t for t in tasks if isinstance(t, Task)] + resolve_tasks([t for t in tasks if isinstance(t, str)], data_dir)
     runner = Runner(out_dir, cache, measure_settings, seed=seed, progress=progress)
-    request = {
-        "variants": [json.loads(v.to_json()) for v in variants],
-        "tasks": [t.name for t in resolved],
-        "measures": list(measures),
-        "limit": limit,
-        "seed": seed,
-        "measure_settings": runner.measure_settings.to_dict(),
-        "updated_at": now(),
-    }
-    (Path(out_dir) / "run.json").write_text(json.dumps(request, indent=1))
+    manifest = build_manifest(variants, resolved, measures=list(measures), limit=limit, seed=seed, data_dir=data_dir,
+                              measure_settings=runner.measure_settings.to_dict(), command=command)  # fmt: skip
+    atomic_write_text(Path(out_dir) / "run.json", json.dumps(manifest["request"] | {"updated_at": manifest["created_at"]}, indent=1))
+    write_manifest(out_dir, manifest)
     return runner.run(variants, resolved, measures, limit)

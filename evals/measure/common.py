@@ -44,6 +44,7 @@ class Measurement:
     unit: str
     note: str = ""
     n: int | None = None  # repeats or tokens it summarises
+    repeats: tuple[float, ...] = ()  # the per-repeat values a median summarises (saved as the unit's samples)
 
 
 def synchronize(device: torch.device) -> None:
