@@ -78,7 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = MeasureSettings(prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, repeats=args.repeats, kv_context=args.kv_context)
     bar, update = _progress_bar()
     try:
-        frame = run(variants, args.tasks, args.out, measures=measures, limit=args.limit, data_dir=args.data_dir, measure_settings=settings, seed=args.seed, progress=update)
+        frame = run(variants, args.tasks, args.out, measures=measures, limit=args.limit, data_dir=args.data_dir, measure_settings=settings, seed=args.seed, progress=update,
+                    command=args.command_line)
     finally:
         bar.close()
     print(comparison_table(frame).T.to_string())
@@ -176,7 +177,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         torch.set_num_threads(int(threads))
     bar, update = _progress_bar()
     try:
-        run(**options, out_dir=out, progress=update)
+        run(**options, out_dir=out, progress=update, command=args.command_line)
     finally:
         bar.close()
     report = build_report(out, against=source)
@@ -239,4 +240,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (g3n_core's error handling: typed errors print one line)."""
-    return run_handler(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    args.command_line = ["python", "-m", "evals", *(sys.argv[1:] if argv is None else argv)]  # recorded in manifest.json
+    return run_handler(args)

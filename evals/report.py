@@ -174,15 +174,19 @@ def _scatter(points: pd.DataFrame, x: str, x_title: str, x_higher: bool, title: 
     return fig
 
 
-def _bars(df: pd.DataFrame, metrics: tuple[str, ...], title: str, unit: str) -> go.Figure:
+def _bars(df: pd.DataFrame, series: tuple[tuple[str, str, float], ...], title: str, unit: str) -> go.Figure:
+    """One bar per variant for each (metric, legend label, scale) of `series`."""
     ok = ok_rows(df)
     fig = go.Figure()
-    for metric in metrics:
+    for metric, label, scale in series:
         rows = ok[ok["metric"] == metric]
-        scale = MEASURE_HEADERS[metric][1] if metric in MEASURE_HEADERS else 1.0
-        fig.add_trace(go.Bar(x=rows["variant"], y=rows["value"] * scale, name=MEASURE_HEADERS.get(metric, (metric,))[0]))
+        fig.add_trace(go.Bar(x=rows["variant"], y=rows["value"] * scale, name=label))
     fig.update_layout(title=title, barmode="group", yaxis_title=unit, template="plotly_white")
     return fig
+
+
+def _series(*metrics: str) -> tuple[tuple[str, str, float], ...]:
+    return tuple((m, *MEASURE_HEADERS[m]) for m in metrics)
 
 
 def sparsity_figure(df: pd.DataFrame) -> go.Figure:
@@ -205,10 +209,10 @@ def charts(df: pd.DataFrame, noisy: dict[str, set[str]] | None = None) -> dict[s
     return {
         "accuracy_vs_decode": _scatter(points, "decode_tokens_per_s", "decode tokens/s (median)", True, "Accuracy against decode speed", noisy.get("accuracy_vs_decode", set())),
         "accuracy_vs_memory": _scatter(points, "peak_memory_mib", "peak memory (MiB)", False, "Accuracy against peak memory", noisy.get("accuracy_vs_memory", set())),
-        "prefill": _bars(df, ("prefill_tokens_per_s_median",), "Prefill (median)", "tokens/s"),
-        "decode": _bars(df, ("decode_tokens_per_s_median",), "Decode (median)", "tokens/s"),
-        "time_to_first_token": _bars(df, ("ttft_s_median", "ttft_s_p95"), "Time to first token", "s"),
-        "memory": _bars(df, MEMORY_METRICS, "Memory", "MiB"),
+        "prefill": _bars(df, _series("prefill_tokens_per_s_median"), "Prefill (median)", "tokens/s"),
+        "decode": _bars(df, _series("decode_tokens_per_s_median"), "Decode (median)", "tokens/s"),
+        "time_to_first_token": _bars(df, (*_series("ttft_s_median"), ("ttft_s_p95", "TTFT p95 ms", 1000.0)), "Time to first token", "ms"),
+        "memory": _bars(df, _series(*MEMORY_METRICS), "Memory", "MiB"),
         "sparsity": sparsity_figure(df),
     }  # fmt: skip
 

@@ -34,6 +34,7 @@ The seed is fixed: the same data always give the same intervals and p-values.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -189,7 +190,9 @@ def paired_resampled(baseline: np.ndarray, candidate: np.ndarray, score: Score =
     def difference(index: np.ndarray, axis: int = -1) -> np.ndarray:
         return score(b[index].sum(-2)) - score(a[index].sum(-2))
 
-    boot = stats.bootstrap((np.arange(n),), difference, n_resamples=RESAMPLES, batch=BATCH, method="BCa", vectorized=True, rng=SEED)
+    with warnings.catch_warnings():  # a degenerate BCa (NaN) is handled just below
+        warnings.simplefilter("ignore", (stats.DegenerateDataWarning, RuntimeWarning))
+        boot = stats.bootstrap((np.arange(n),), difference, n_resamples=RESAMPLES, batch=BATCH, method="BCa", vectorized=True, rng=SEED)
     low, high = boot.confidence_interval
     if not (np.isfinite(low) and np.isfinite(high)):  # BCa undefined (e.g. one example differs): percentile instead
         low, high = np.quantile(boot.bootstrap_distribution, [ALPHA / 2, 1 - ALPHA / 2])
