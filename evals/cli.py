@@ -83,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(comparison_table(frame).T.to_string())
-    print(f"results: {Path(args.out) / 'results.csv'} ({len(frame)} rows)")
+    print(f"results: {Path(args.out) / 'results.csv'} ({len(frame)} rows); the verdict: python -m evals report {args.out}")
     errors = frame[frame["status"] == "error"]
     for _, row in errors.iterrows():
         print(f"error: {row['variant']} · {row['task']}: {row['note']}", file=sys.stderr)

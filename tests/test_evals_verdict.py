@@ -144,3 +144,13 @@ def test_two_runs_compare_variant_by_variant(run, tmp_path):
     assert len(pairs) == 1 and pairs[0].baseline.label == f"{BASE.name} (run)" and pairs[0].candidate.label == f"{BASE.name} (again)"
     assert all(m.test.identical for m in pairs[0].metrics if m.test)
     assert write_report(again, against=run)["verdict"].name == "verdict-vs-run.md"
+
+
+def test_pareto_points_within_noise_of_the_front_are_marked(run):
+    from evals.report import run_charts, within_noise
+
+    frame = load_results(run)
+    # SAME is a little slower than BASE with identical answers: dominated, but not significantly less accurate
+    assert within_noise(run, frame, "decode_tokens_per_s", True) == {SAME.name}
+    marked = run_charts(run)["accuracy_vs_decode"].data[-1]
+    assert marked.name == "not significantly less accurate than the front" and len(marked.x) == 1
