@@ -251,6 +251,8 @@ def explore_run(run_dir: Path, a: str | None, b: str | None, task: str | None, o
         found = sides(run_dir, frame)
         side_a, side_b = find_side(found, a), find_side(found, b)
         rows = frame[frame["task"] == task]
+        if rows.empty or str(task).startswith("measure:"):
+            raise gr.Error(f"{escape(str(task))} is not a task of this run.", title="Disagreements")
         directed = rows.dropna(subset=["higher_is_better"])
         listed = disagreements(side_a, side_b, task, primary_metrics(task, list(dict.fromkeys(rows["metric"]))),
                                dict(zip(directed["metric"], directed["higher_is_better"].astype(bool))), only=only)  # fmt: skip

@@ -36,6 +36,8 @@ class Side:
 
     def samples(self, task: str) -> list[dict] | None:
         """Its per-example records of `task`, or None when the run has none (skipped, failed, or not run)."""
+        if not task or any(part in task for part in ("/", "\\", "..")):
+            raise ValueError(f"not a task name: {task!r}")
         try:
             return read_samples(self.run, self.variant_json, task)
         except FileNotFoundError:

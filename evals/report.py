@@ -93,7 +93,12 @@ def comparison_table(df: pd.DataFrame, markdown: bool = False) -> pd.DataFrame:
                 for variant, value in values:
                     if value == top:
                         table[variant][column] = f"**{table[variant][column]}**"
-    return pd.DataFrame.from_dict(table, orient="index").rename_axis("variant").fillna("—")
+    order = df.groupby("variant")["finished_at"].min().sort_values(kind="stable").index  # the order the variants ran
+    frame = pd.DataFrame.from_dict(table, orient="index").rename_axis("variant").fillna("—")
+    measured = [c for label, _ in MEASURE_HEADERS.values() for c in frame.columns if c.startswith(label + " ") and c.endswith(("↑", "↓"))]
+    errors = [c for c in frame.columns if c.endswith(" error")]
+    columns = [c for c in frame.columns if c not in measured and c not in errors] + measured + errors
+    return frame.loc[[v for v in order if v in frame.index], columns]
 
 
 def variant_points(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,10 +1,10 @@
 """Verdicts in words: one line per variant against the baseline, a table of every test, verdict.md.
 
-Example line (docs/evals.md explains how to read it):
+Example line (from docs/evals.md's worked example on tiny, which explains how to read it):
 
-    tiny eager fp32 vs tiny sdpa fp32: decode x0.73 (0.69-0.77), prefill x0.98 (0.91-1.05), TTFT x1.51 (1.30-1.70),
-    peak memory +41%; accuracy: no detectable difference on builtin_mc acc (n=48, -2.1 points, 95% CI -9.8..5.6,
-    p=0.69; could detect 16 points)
+    tiny sdpa fp32 sp:off vs tiny sdpa fp32: decode x2.22 (2.01-2.49), prefill x2.41 (1.42-4.91), TTFT x0.43
+    (0.31-0.55), peak memory -60%; accuracy: no detectable difference on builtin_mc acc (n=48, -2.1 points,
+    95% CI -12..8.4, p=1, Holm 1; could detect 16 points); ...
 
 Latency figures are ratios of medians (candidate / baseline) with their 95% bootstrap interval;
 memory is the change as measured (weights and KV cache only when they change); each task's primary metric is better / worse / no detectable
@@ -45,7 +45,7 @@ def points_text(value: float, signed: bool = False) -> str:
 
 
 def measure_text(m: MeasureComparison) -> str:
-    """'decode x0.73 (0.69-0.77)' for latency; 'peak memory +41%' for memory."""
+    """'decode x2.22 (2.01-2.49)' for latency; 'peak memory -60%' for memory."""
     label = MEASURE_LABELS.get(m.metric, m.metric)
     if m.metric in MEMORY_METRICS:
         change = m.change
@@ -57,9 +57,11 @@ def measure_text(m: MeasureComparison) -> str:
 
 
 def _detectable(m: MetricComparison) -> str:
-    if m.test.detectable is None:
+    if m.test.detectable is not None:
+        return f"could detect {points_text(m.test.detectable * m.scale)} points"
+    if m.test.kind == "binary":
         return "too few examples to detect any difference"
-    return f"could detect {points_text(m.test.detectable * m.scale)} points"
+    return "no spread between examples to size a detectable difference"  # resampling identical scores
 
 
 def _p(m: MetricComparison, family_size: int) -> str:
@@ -74,7 +76,12 @@ def metric_text(m: MetricComparison, family_size: int = 1) -> str:
     t = m.test
     s = m.scale
     body = f"n={t.n}, {points_text(t.diff * s, signed=True)} points, 95% CI {points_text(t.low * s)}..{points_text(t.high * s)}, {_p(m, family_size)}"
-    return f"{m.outcome} on {m.task} {m.metric} ({body}; {_detectable(m)})"
+    return f"{m.outcome} on {m.task} {_named(m)} ({body}; {_detectable(m)})"
+
+
+def _named(m: MetricComparison) -> str:
+    """The metric's name, with ↓ where lower is better (a negative difference is then an improvement)."""
+    return m.metric if m.higher_is_better else f"{m.metric} ↓"
 
 
 def verdict_line(c: PairComparison) -> str:
@@ -87,7 +94,7 @@ def verdict_line(c: PairComparison) -> str:
     phrases = [metric_text(m, len(family)) for m in family if not m.test.identical]
     same = [m for m in family if m.test.identical]
     if same:
-        listed = ", ".join(f"{m.task} {m.metric} (n={m.test.n}; {_detectable(m).replace('examples to detect any difference', 'to detect any')})" for m in same)
+        listed = ", ".join(f"{m.task} {_named(m)} (n={m.test.n}; {_detectable(m)})" for m in same)
         phrases.append(f"no detectable difference, identical on every example: {listed}")
     untested = [m for m in c.metrics if m.primary and m.test is None]
     if untested:

@@ -101,6 +101,8 @@ def test_baseline_and_explorer_follow_the_controls(bench, finished):
     assert "Pick two different variants" in c.explore(bench, path, names[0], names[0], "builtin_mc", "all")
     with pytest.raises(gr.Error, match="variants are"):
         c.explore(bench, path, names[0], "nobody", "builtin_mc", "all")
+    with pytest.raises(gr.Error, match="not a task of this run"):
+        c.explore(bench, path, *names, "../../results", "all")  # no reading outside the run's records
 
 
 def test_explorer_escapes_answers_and_embeds_only_built_in_media(tmp_path):
