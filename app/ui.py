@@ -9,6 +9,7 @@ import gradio as gr
 from .chat_tab import render_chat_tab
 from .compare import runs_dropdown
 from .compare_tab import render_compare_tab
+from .compare_view import COMPARE_CSS
 from .matformer_tab import render_matformer_tab
 from .model_panel import render_model_panel
 from .workbench import Workbench
@@ -23,7 +24,7 @@ CSS = """
 .g3n-note { background: #eef4ff; border: 1px solid #8fb3ff; border-radius: 8px; padding: 8px 14px; margin-bottom: 6px; color: #17346b; }
 #model-status { font-size: 0.9em; }
 footer { display: none !important; }
-"""
+""" + COMPARE_CSS
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="blue")
 
 

@@ -7,8 +7,9 @@ that failed leaves one `error` row, which does not count as finished; a later su
 Rows also name the host and hardware that computed them (several machines can feed one log).
 
 Files in a run folder: results.jsonl (the log), results.csv / results.json (the tidy table, written
-at the end of a run), run.json (what was asked for), samples/<variant>/<task>.jsonl (per-example
-records). Every file other than the append-only log is written whole through `atomic_write_bytes` /
+at the end of a run), run.json (what was asked for), manifest.json (how to repeat it: evals.manifest),
+samples/<variant>/<task>.jsonl (per-example records, joinable across variants by `example_id`;
+per-repeat timings for measure_latency), verdict.md (written by `report`). Every file other than the append-only log is written whole through `atomic_write_bytes` /
 `atomic_write_text` (a temporary file beside it, fsynced, then renamed over it), so a kill at any
 moment leaves the old version or the new one, never a torn or empty file.
 """

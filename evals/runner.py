@@ -22,6 +22,7 @@ from g3n_core import ModelCache
 from g3n_core.errors import EvalError
 
 from .engines import Engine, LocalEngine, WorkerSettings
+from .manifest import build_manifest, write_manifest
 from .measure import MEASURES, MeasureSettings
 from .results import ResultLog, atomic_write_text, export, now, tidy, write_samples
 from .scoring import ScoringSettings
@@ -108,22 +109,19 @@ def run(
     seed: int = 0,
     progress: Progress | None = None,
     engine: Engine | None = None,
+    command: list[str] | None = None,
 ) -> pd.DataFrame:
     """Run variants x tasks x measurements into `out_dir` (resuming what is there); the tidy table.
 
-    `engine` computes the units (default: the local engine on `cache`).
+    `engine` computes the units (default: the local engine on `cache`). Writes run.json (the request)
+    and manifest.json (evals.manifest; `command` is recorded as the command line, sys.argv by default)
+    before the first unit.
     """
     resolved = [t for t in tasks if isinstance(t, Task)] + resolve_tasks([t for t in tasks if isinstance(t, str)], data_dir)
     runner = Runner(out_dir, cache, measure_settings, seed=seed, progress=progress, engine=engine)
-    request = {
-        "variants": [json.loads(v.to_json()) for v in variants],
-        "tasks": [t.name for t in resolved],
-        "measures": list(measures),
-        "limit": limit,
-        "seed": seed,
-        "engine": runner.engine.name,
-        "measure_settings": runner.measure_settings.to_dict(),
-        "updated_at": now(),
-    }
-    atomic_write_text(Path(out_dir) / "run.json", json.dumps(request, indent=1))
+    manifest = build_manifest(variants, resolved, measures=list(measures), limit=limit, seed=seed, data_dir=data_dir,
+                              measure_settings=runner.measure_settings.to_dict(), command=command)  # fmt: skip
+    manifest["request"]["engine"] = runner.engine.name
+    atomic_write_text(Path(out_dir) / "run.json", json.dumps(manifest["request"] | {"updated_at": manifest["created_at"]}, indent=1))
+    write_manifest(out_dir, manifest)
     return runner.run(variants, resolved, measures, limit)

@@ -54,7 +54,7 @@ class Unit:
 
 @dataclass
 class UnitResult:
-    """What a unit produced: its rows (one `error` row when it failed) and, for a task, per-example samples."""
+    """What a unit produced: its rows (one `error` row when it failed) and its samples (per example, or per timed repeat)."""
 
     unit: Unit
     rows: list[dict]
@@ -172,16 +172,20 @@ class UnitWorker:
         loaded = self.model(variant).loaded
         return (measure_latency if what == "latency" else measure_sparsity)(loaded, self.measure_settings)
 
-    def _measure_rows(self, unit: Unit, at: dict) -> list[dict]:
+    def _measure_rows(self, unit: Unit, at: dict) -> tuple[list[dict], list[dict] | None]:
         what = unit.name.split(":", 1)[1]
         start = time.perf_counter()
         found = self._measurements(unit, what)
         wall = time.perf_counter() - start
         kind = MEASURE_KIND[what]
-        return [
+        rows = [
             make_row(unit, m.name, m.value, where=at, n=m.n, kind=kind, measure_unit=m.unit, note=m.note, wall_s=wall, status=m.status, size=len(found))
             for m in found
         ]
+        per_repeat = [m for m in found if m.repeats]
+        # One record per timed repeat, so comparisons can bootstrap the medians.
+        repeats = [{"repeat": i} | {m.name: m.repeats[i] for m in per_repeat} for i in range(len(per_repeat[0].repeats))] if per_repeat else None
+        return rows, repeats
 
     def _task_rows(self, unit: Unit, report: Report, at: dict) -> tuple[list[dict], list[dict] | None]:
         task = unit.task
@@ -213,8 +217,9 @@ class UnitWorker:
         at = where(unit.variant)
         try:
             if unit.task is None:
-                return UnitResult(unit, self._measure_rows(unit, at), where=at)
-            rows, samples = self._task_rows(unit, report, at)
+                rows, samples = self._measure_rows(unit, at)
+            else:
+                rows, samples = self._task_rows(unit, report, at)
             return UnitResult(unit, rows, samples, where=at)
         except (KeyboardInterrupt, SystemExit):
             raise

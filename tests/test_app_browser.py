@@ -138,26 +138,67 @@ def _only(page, group_id: str, wanted: list[str]) -> None:
             checkbox.click()
 
 
-def test_two_variant_comparison_shows_progress_then_charts(page):
+HEADER_STYLES = """() => Array.from(document.querySelectorAll('#compare-table th')).flatMap(th =>
+    Array.from(th.querySelectorAll('*')).concat([th]).filter(el => el.childNodes.length && Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim()))
+    .map(el => { const cs = getComputedStyle(el); return {text: el.textContent.trim(), wordBreak: cs.wordBreak, overflowWrap: cs.overflowWrap,
+                                                          overflows: el.scrollWidth > el.clientWidth + 1}; }))"""
+
+
+def _pick(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_three_variant_comparison_shows_verdict_table_charts_and_disagreements(page):
     page.get_by_role("tab", name="📊 Compare").click()
+    assert not page.locator("#compare-results").is_visible()  # nothing to show before a run
     assert len(page.locator("#compare-variants .token").all()) == 2  # the launch variant and one change of it
-    _only(page, "compare-tasks", ["builtin_mc"])
+    spec = page.get_by_placeholder("tiny attn=eager sparsity=0.9@0-4 towers=text")
+    spec.fill("tiny attn=bogus")
+    spec.press("Enter")
+    page.get_by_text("Variant.attn").first.wait_for(timeout=20_000)  # a bad spec: a clear message, nothing added
+    assert len(page.locator("#compare-variants .token").all()) == 2
+    spec.fill("tiny sparsity=off")
+    spec.press("Enter")
+    page.locator("#compare-variants .token").nth(2).wait_for(timeout=20_000)
+    _only(page, "compare-tasks", ["builtin_"])  # all five built-in suites
     _only(page, "compare-measures", ["latency"])
     _set_number(page, "compare-limit", 2)
-    _set_number(page, "compare-repeats", 1)
+    _set_number(page, "compare-repeats", 2)
     page.locator("#compare-run").click()
     page.locator(".progress-text, .progress-level, .eta-bar").first.wait_for(timeout=30_000)
-    saw_progress = page.locator(".progress-level-inner").count() > 0 or page.locator(".progress-text").count() > 0
+    assert page.locator(".progress-text, .progress-level").count() <= 2  # one progress bar for the run, not one per output
+    verdict = page.locator("#compare-verdict")
+    verdict.get_by_text("Verdict (baseline:").wait_for(timeout=240_000)
     chart = page.locator("#chart-accuracy_vs_decode .js-plotly-plot")
-    chart.wait_for(timeout=180_000)
+    chart.wait_for(timeout=30_000)
+    text = verdict.inner_text()
+    lines = [line for line in text.splitlines() if " vs tiny sdpa fp32: " in line]
+    assert len(lines) == 2 and all("decode x" in line and "builtin_mc acc (n=2" in line for line in lines), text
+    assert "Pareto front" in chart.inner_text()
+    headers = page.locator("#compare-table th").all_inner_texts()
+    assert any("builtin_mc acc ↑" in h for h in headers) and any("decode tokens/s ↑" in h for h in headers)
+    # header words are never split mid-word, and no header text overflows its column
+    styles = page.evaluate(HEADER_STYLES)
+    print(styles)
+    assert styles and all(s["wordBreak"] != "break-all" and s["overflowWrap"] not in ("anywhere", "break-word") and not s["overflows"] for s in styles), styles
+    assert not page.locator("#chart-memory .js-plotly-plot").is_visible()  # memory was not measured: no empty chart
+    files = page.locator("#compare-files").inner_text().replace("\n", "")
+    assert "results.csv" in files and "results.json" in files and "verdict.md" in files
+
+    # the disagreement explorer: the launch variant against sparsity off on the image questions
+    _pick(page, "diff-b", "tiny sdpa fp32 sp:off")
+    _pick(page, "diff-task", "builtin_image_qa")
+    summary = page.locator("#compare-explorer #diff-summary")
+    summary.get_by_text("differing examples on builtin_image_qa").wait_for(timeout=30_000)
+    assert page.locator("#compare-explorer img").count() >= 1  # thumbnails of the questions' images
+    assert "A: tiny sdpa fp32" in page.locator("#compare-explorer th").all_inner_texts()[3]
+    page.locator("#compare-diff").scroll_into_view_if_needed()
     time.sleep(1)
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
-    assert saw_progress
-    assert "Pareto front" in chart.inner_text()
-    assert page.locator("#compare-table").inner_text().count("tiny") >= 2
-    files = page.locator("#compare-files").inner_text().replace("\n", "")
-    assert "results.csv" in files and "results.json" in files
-    assert not page.locator("#chart-memory .js-plotly-plot").is_visible()  # memory was not measured: no empty chart
+    page.locator("#diff-only").get_by_text("B right / A wrong").click()
+    page.wait_for_function("() => !document.querySelector('#compare-explorer').innerText.includes('differing examples on builtin_image_qa: A better')"
+                           " || document.querySelector('#compare-explorer').innerText.includes('No differing')", timeout=30_000)  # fmt: skip
 
 
 def test_matformer_tab_shows_a_lab_preset_for_e4b(page):

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..metrics import load_metric, mean_stderr
 from ..requests import GenerateRequest
-from .base import Docs, MetricValue, Progress, Task, TaskResult
+from .base import MEDIA_KEYS, Docs, MetricValue, Progress, Task, TaskResult, example_ids
 from .fewshot import FewshotSampler
 
 MakeRequest = Callable[[dict, list[dict]], GenerateRequest]  # (doc, few-shot docs) -> request
@@ -42,8 +42,9 @@ class GenerationTask(Task):
     def evaluate(self, model, limit: int | None = None, progress: Progress | None = None) -> TaskResult:
         """Generate for every doc and score the outputs."""
         docs = self.docs(limit)
+        requests = self.build_requests(docs)
         predictions: list[str] = []
-        for request in self.build_requests(docs):
+        for request in requests:
             predictions.append(model.generate_one(request).text.strip())
             if progress:
                 progress(len(predictions), len(docs))
@@ -54,12 +55,26 @@ class GenerationTask(Task):
             scores = computed.get(f"{name}_scores")
             stderr = None if name in self.corpus_metrics or scores is None else mean_stderr(scores)
             metrics.append(MetricValue(name, float(computed[name]), len(docs), stderr))
+        ids = example_ids(docs)
         samples = [
-            {"doc_id": i, "prediction": p, "reference": r}
+            {"doc_id": i, "example_id": ids[i], **shown(request), "prediction": p, "reference": r}
             | {name: computed[f"{name}_scores"][i] for name in self.metric_names if f"{name}_scores" in computed}
-            for i, (p, r) in enumerate(zip(predictions, references))
+            | {f"{name}_stats": computed[f"{name}_stats"][i] for name in self.corpus_metrics if f"{name}_stats" in computed}
+            for i, (request, p, r) in enumerate(zip(requests, predictions, references))
         ]
         return TaskResult(metrics, samples)
+
+
+def shown(request: GenerateRequest) -> dict[str, Any]:
+    """What a person needs to see of a request: its question (without few-shot examples) and its media file, if any."""
+    if isinstance(request.prompt, str):
+        return {"prompt": request.prompt.rsplit("\n\n", 1)[-1]}  # few-shot blocks are separated by blank lines
+    content = request.prompt[-1]["content"]
+    if isinstance(content, str):
+        return {"prompt": content}
+    text = " ".join(part["text"] for part in content if part.get("type") == "text")
+    media = {part["type"]: part[part["type"]] for part in content if part.get("type") in MEDIA_KEYS and isinstance(part.get(part["type"]), str)}
+    return {"prompt": text, "media": media}
 
 
 # -- request builders shared by the built-in suites and the standard benchmarks -----------------
@@ -90,7 +105,9 @@ def media_request(kind: str, instruction: Callable[[dict], str], max_new_tokens:
     return make
 
 
-def speech_recognition_task(name: str, description: str, load: Docs, *, suite: str, licence: str, max_new_tokens: int) -> GenerationTask:
+def speech_recognition_task(
+    name: str, description: str, load: Docs, *, suite: str, licence: str, max_new_tokens: int, source: dict | None = None
+) -> GenerationTask:
     """Transcribe `doc["audio"]`; scored by corpus WER and CER against `doc["transcript"]`."""
     return GenerationTask(
         name=name,
@@ -105,4 +122,5 @@ def speech_recognition_task(name: str, description: str, load: Docs, *, suite: s
         corpus_metrics=("wer", "cer"),
         towers=("audio",),
         licence=licence,
+        source=source or {},
     )
