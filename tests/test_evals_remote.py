@@ -109,15 +109,18 @@ def test_remote_specs_json_and_keys(tmp_path, monkeypatch):
     assert isinstance(RemoteVariant.from_dict(remote.to_dict()), RemoteVariant)
 
 
-def test_compare_tab_takes_only_endpoints_the_operator_listed():
+def test_compare_tab_takes_only_endpoints_the_operator_listed(tmp_path):
     from gradio import Error
 
     from app import compare as c
+    from app.workbench import make_workbench
+    from g3n_core import Variant
 
     spec = "openai:http://10.0.0.5:8000/v1 model=tiny"
     with pytest.raises(Error, match="--remote-endpoint"):
-        c.add_spec({}, [], spec)
-    known, dropdown, _ = c.add_spec({}, [], spec, remote_endpoints=("http://10.0.0.5:8000/v1",))
+        c.add_spec(make_workbench(Variant(), results_root=tmp_path), {}, [], spec)
+    listed = make_workbench(Variant(), results_root=tmp_path, remote_endpoints=("http://10.0.0.5:8000/v1",))
+    known, dropdown, _ = c.add_spec(listed, {}, [], spec)
     assert list(known) == ["tiny @10.0.0.5:8000"] and dropdown.value == ["tiny @10.0.0.5:8000"]
 
 

@@ -52,7 +52,7 @@ def measure_remote(model, what: str, settings: MeasureSettings | None = None) ->
     for name, values, unit, higher in (("ttft_s", ttft, "s", False), ("decode_tokens_per_s", decode, "tokens/s", True)):
         if values:
             median, worst = median_p95(values, higher)
-            rows += [Measurement(f"{name}_median", median, unit, note, len(values)), Measurement(f"{name}_p95", worst, unit, note, len(values))]
+            rows += [Measurement(f"{name}_median", median, unit, note, len(values), repeats=tuple(values)), Measurement(f"{name}_p95", worst, unit, note, len(values))]
         else:
             rows += [Measurement(f"{name}_{s}", None, unit, "unsupported: the server streamed at most one token", status="unsupported") for s in ("median", "p95")]
     return rows
