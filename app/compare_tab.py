@@ -50,7 +50,7 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
         runs = gr.Dropdown(c.earlier_runs(bench), label="Earlier runs", scale=4, elem_id="compare-runs")
         show = gr.Button("Show run", scale=1)
 
-    ui = dict(queue=False, api_visibility="undocumented")
+    ui = dict(api_visibility="undocumented")  # queued: an error in a spec reaches the page as a toast (not an HTTP 500)
     add.click(partial(c.add_spec, bench), [chosen, picker, spec], [chosen, picker, spec], api_name="compare_add", **ui)
     spec.submit(partial(c.add_spec, bench), [chosen, picker, spec], [chosen, picker, spec], **ui)
     run.click(
