@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import Field, asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -220,11 +220,12 @@ class ChatStream:
 def stream_chat(
     loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None
 ) -> ChatStream:
-    """Start a streamed reply; raises a typed G3nError at once for bad input."""
+    """Start a streamed reply; raises a typed G3nError at once for bad input. A max_new_tokens over what the
+    context leaves after the prompt is lowered to fit, and the reply's warnings say so."""
     settings = settings or GenerationSettings()
     started = time.perf_counter()
-    prepared = prepare_prompt(loaded, messages, settings.max_new_tokens, policy)
-    return ChatStream(loaded, prepared, settings, started)
+    prepared = prepare_prompt(loaded, messages, settings.max_new_tokens, policy, clamp=True)
+    return ChatStream(loaded, prepared, replace(settings, max_new_tokens=prepared.max_new_tokens), started)
 
 
 def chat(loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None) -> ChatReply:

@@ -163,12 +163,13 @@ def test_urls_are_refused_without_the_flag(bench):
         _answer(bench, [], url_turn)
 
 
-@pytest.mark.parametrize("case", ["garbage_image", "two_audio", "url"])
+@pytest.mark.parametrize("case", ["garbage_image", "two_audio", "over_context", "url"])
 def test_a_failed_turn_is_taken_off_the_page_and_the_box_gets_the_message_back(bench, media, case):
     history = [_turn("hi"), {"role": "assistant", "content": "hello"}]
     turns = {
         "garbage_image": (_turn("this?", media["garbage_image"]), media["garbage_image"].name),
         "two_audio": (_turn("both?", media["audio"], media["audio_44k_stereo"]), "at most one audio clip"),
+        "over_context": (_turn("word " * bench.cache.get(bench.default_variant).context_length), "over the model&#x27;s context of"),
         "url": ({"role": "user", "content": [{"path": "http://127.0.0.1:9/cat.png", "mime_type": "image/png"}, "look"]}, "URLs is turned off"),
     }
     turn, needle = turns[case]
@@ -183,6 +184,16 @@ def test_a_failed_turn_is_taken_off_the_page_and_the_box_gets_the_message_back(b
     assert all(str(media["image"].parent) not in str(w.message) for w in shown)  # never a server path
     steps = list(h.respond(bench, history, _turn("next"), bench.default_variant, "", SHORT, progress=None))
     assert h.is_stats(_last_conversation(steps)[-1]) and steps[-1][2].interactive is True  # the next turn works at once
+
+
+def test_max_new_tokens_over_the_context_are_clamped_with_a_note_in_the_stats(bench):
+    context = bench.cache.get(bench.default_variant).context_length
+    settings = h.settings_from_ui({**SHORT, "max_new_tokens": context})
+    steps = h.stream_turn(bench, [], _turn("hello"), bench.default_variant, "", settings, session="clamp")
+    next(steps)
+    bench.streams.stop("clamp")
+    *_, (conversation, _, reply) = steps
+    assert "max new tokens lowered" in reply.warnings[0] and "max new tokens lowered" in conversation[-1]["content"]
 
 
 def test_api_chat_returns_text_and_records_the_session(bench, media):
