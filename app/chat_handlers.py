@@ -225,6 +225,8 @@ def _stream_turn(bench, history, turn, variant, system_prompt, settings, progres
         stream = stream_chat(loaded, model_messages([*history, turn], system_prompt), settings, bench.policy)
     except G3nError as err:
         raise readable_error(err) from err
+    for warning in stream.prepared.warnings:  # known before the first token: say them at once (the stats repeat them)
+        gr.Warning(escape(warning))
     base = [*history, turn]
     text = ""
     if session is not None:
@@ -238,8 +240,6 @@ def _stream_turn(bench, history, turn, variant, system_prompt, settings, progres
         if session is not None:
             bench.streams.finished(session, stream)
     reply = stream.reply
-    for warning in reply.warnings:
-        gr.Warning(escape(warning))
     yield [*base, {"role": "assistant", "content": reply.text}, stats_message(reply, variant)], reply.text, reply
 
 

@@ -43,6 +43,7 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(
                 label="Conversation",
+                show_label=False,  # its floating badge would cover the first reply on narrow screens
                 height=520,
                 examples=chat_examples(bench.examples_dir),
                 placeholder="**Ask about text, images, audio or video.** Attach files with 📎, record with 🎙️, or start from an example.",
@@ -56,7 +57,7 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
                 file_count="multiple",
                 sources=["upload", "microphone"],
                 show_label=False,
-                autofocus=True,
+                autofocus=False,  # focusing it on load scrolled the header out of view
                 elem_id="chat-input",
             )
             refuse_url_files(textbox, allow_url_media)

@@ -25,7 +25,7 @@ from g3n_core.matformer.sizes import ffn_profile, preset_table, slice_report
 from g3n_core.sources import HUB_IDS
 from g3n_core.variant import default_dtype
 
-from .compare import add_variant
+from .compare import add_variant, variant_label
 from .feedback import progress_callback, show_error
 from .safety import allowed_model
 from .workbench import Workbench
@@ -234,10 +234,10 @@ def send_to_compare(bench: Workbench, model: str, slc: MatformerSlice | None, ch
         variant = slice_variant(bench, model, slc)
     except G3nError as err:
         return gr.skip(), gr.skip(), show_error(err)
+    label = variant_label(chosen, variant)  # the name add_variant gives it
     chosen, dropdown = add_variant(chosen, variant, selected)
-    label = dropdown.value[-1]
     gr.Info(f"Added {escape(label)} to the Compare tab", title="Compare")
-    return chosen, dropdown, f"✅ Added **{escape(label)}** to the Compare tab ({len(dropdown.value)} variants selected there)."
+    return chosen, dropdown, f"✅ Added **{escape(label)}** to the Compare tab, selected there."
 
 
 def export_name(model: str, slc: MatformerSlice) -> str:

@@ -100,12 +100,12 @@ def size_table(loaded: LoadedModel) -> pd.DataFrame:
     """Parameters and bytes by component of the loaded model (after slicing and dropped towers)."""
     info = describe(loaded.model, loaded.variant.model, loaded.variant.dtype, loaded.random_weights)
     rows = [
-        {"component": name.replace("_", " "), "parameters": human_count(info.params[name]), "bytes": human_bytes(info.bytes[name])}
+        {"component": name.replace("_", " "), "params": human_count(info.params[name]), "bytes": human_bytes(info.bytes[name])}
         for name in info.params
         if info.params[name]
     ]
-    rows.append({"component": "total", "parameters": human_count(info.total_params), "bytes": human_bytes(info.total_bytes)})
-    rows.append({"component": "effective (Gemma 3n count)", "parameters": human_count(info.effective_params), "bytes": ""})
+    rows.append({"component": "total", "params": human_count(info.total_params), "bytes": human_bytes(info.total_bytes)})
+    rows.append({"component": "effective (Gemma 3n count)", "params": human_count(info.effective_params), "bytes": ""})
     return pd.DataFrame(rows)
 
 
@@ -180,8 +180,9 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
                 with gr.Row(equal_height=True):
                     load = gr.Button("Load", variant="primary", elem_id="model-load", scale=1)
                     load_note = gr.Markdown(elem_id="model-load-note")  # progress shows here, then "Loaded" or why not
-            with gr.Column(scale=1):
-                table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True)
+            with gr.Column(scale=1, min_width=400):
+                table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True,
+                                     column_widths=["52%", "24%", "24%"], elem_id="model-sizes")
     names = [f.name for f in knobs()]
 
     def load_variant(progress=gr.Progress(), *values):  # progress first: Gradio hands it only to parameters before *values
