@@ -68,6 +68,13 @@ def variant_from_args(args: argparse.Namespace, towers: tuple[str, ...] | None =
     return Variant(model=model, **values)
 
 
+def spec_help() -> str:
+    """What a Variant spec string may hold, for the help of commands that take specs (`evals run --variants`)."""
+    keys = ", ".join(f"{f.name}={'|'.join(f.metadata['choices'])}" if f.metadata["choices"] and field_kind(f) != "list" else f.name
+                     for f in knobs()[1:])
+    return f"'MODEL key=value ...' specs, e.g. 'tiny attn=eager sparsity=off towers=text'; keys: {keys}; ffn=/skip= for a custom MatFormer slice"
+
+
 def add_settings_args(parser: argparse.ArgumentParser) -> None:
     """One flag per GenerationSettings field a person sets, with its default."""
     group = parser.add_argument_group("generation", "how the reply is sampled (g3n_core.GenerationSettings)")

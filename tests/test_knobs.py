@@ -36,6 +36,15 @@ def test_every_variant_field_has_help_and_a_flag_in_generate_info_and_app_help()
     assert "--prepack, --no-prepack" in outputs[0] and "choices: resident, mmap" in " ".join(outputs[2].split())
 
 
+def test_evals_run_help_lists_every_spec_key(capsys):
+    from evals.cli import build_parser as evals_parser
+
+    with pytest.raises(SystemExit):
+        evals_parser().parse_args(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "MODEL" in shown and all(f.name in shown for f in knobs()[1:]) and "kv_cache=dynamic|static" in shown
+
+
 def test_every_field_is_settable_from_the_command_line():
     args = build_parser().parse_args(["generate", "hi", "--attn", "eager", "--dtype", "bf16", "--towers", "audio", "--sparsity", "0.9@0-4",
                                       "--matformer", "ffn=256*14;skip=7", "--sparse-ffn", "--ple", "mmap", "--kv-cache", "static", "--compile",
