@@ -339,6 +339,8 @@ def test_a_400px_screen_keeps_the_header_every_tab_and_stacks_the_charts(browser
         sizes.wait_for(timeout=10_000)
         box = sizes.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 400 + 1  # the size table fits the screen
+        page.locator("#model-load").click()
+        page.locator("#model-load-note").get_by_text("Loaded").wait_for(timeout=60_000)  # confirmed beside the button
         page.get_by_role("tab", name="📊 Compare").click()
         directions = page.evaluate("() => [...document.querySelectorAll('[id^=chart-]')].map(e => getComputedStyle(e.parentElement).flexDirection)")
         assert directions and set(directions) == {"column"}  # charts stack

@@ -98,6 +98,20 @@ def test_sliders_api_and_cli_share_generation_settings_defaults(demo, tiny):
     assert defaults.temperature == 0 and not defaults.do_sample  # greedy everywhere by default
 
 
+def test_the_max_new_tokens_slider_follows_the_sessions_model(tiny, tmp_path):
+    from app.chat_tab import context_limit
+
+    bench = tiny_bench(tiny, tmp_path)
+    shape = Variant(model="e2b-shape", dtype="bfloat16", towers=())
+
+    class Contexts:  # the context lengths the cache would report, without building e2b-shape
+        def get(self, variant, progress=None):
+            return type("Loaded", (), {"context_length": 32768 if variant == shape else tiny.context_length})()
+
+    bench.cache = Contexts()
+    assert context_limit(bench, shape).maximum == 32768 and context_limit(bench, tiny.variant).maximum == tiny.context_length
+
+
 def test_a_matformer_slice_keeps_the_base_variants_sparsity_and_speed_knobs(tiny, tmp_path):
     from app import matformer_tab as m
 
