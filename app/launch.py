@@ -19,7 +19,7 @@ DEFAULT_MAX_FILE_SIZE = "50mb"
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the Variant knobs of the launch model plus server options."""
-    from g3n_core.cli import add_variant_args
+    from g3n_core.knobs import add_variant_args
     from g3n_core.serve import ServeSettings
     from g3n_core.settings_args import add_settings_args
 
@@ -74,7 +74,7 @@ def usable_model(model: str) -> tuple[str, list[str]]:
 
 def startup_variant(args: argparse.Namespace, environ: Mapping[str, str] = os.environ):
     """The launch Variant and the notes to show about how it was chosen."""
-    from g3n_core.cli import variant_from_args
+    from g3n_core.knobs import variant_from_args
 
     model, notes = usable_model(requested_model(args.model, environ))
     args = argparse.Namespace(**{**vars(args), "model": model})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from g3n_core import RemoteVariant, Variant, parse_variant_spec
 from g3n_core.cli import run_handler
+from g3n_core.knobs import spec_help
 from g3n_core.errors import EvalError
 from g3n_core.settings_args import add_settings_args, settings_from_args
 from g3n_core.variant import variant_from_dict
@@ -208,8 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=cmd_list)
 
     running = sub.add_parser("run", help="run variants x tasks x measurements into a results folder (resumes)")
-    running.add_argument("--variants", nargs="+", required=True, metavar="FILE_OR_SPEC",
-                         help="'tiny attn=eager sparsity=off' or 'openai:http://HOST:PORT/v1 model=NAME' specs, or JSON/JSONL files of their dicts")
+    running.add_argument("--variants", nargs="+", required=True, metavar="FILE_OR_SPEC", help=spec_help() + "; or 'openai:http://HOST:PORT/v1 model=NAME' for an OpenAI-compatible server; or JSON/JSONL files of their dicts")
     running.add_argument("--tasks", nargs="+", default=[], metavar="NAME", help="task names or suites (builtin, standard, all)")
     running.add_argument("--out", required=True, help="results folder; running again with the same folder resumes")
     running.add_argument("--limit", type=int, help="first N examples of each task")

@@ -37,6 +37,7 @@ class PreparedPrompt:
     num_audio: int
     warnings: list[str] = field(default_factory=list)
     dropped_turns: int = 0  # oldest user turns (with their replies) left out to fit the context
+    max_new_tokens: int | None = None  # what fits after the prompt (the request's, or lowered when clamped)
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -213,9 +214,10 @@ def _context_error(loaded, tokens: int, max_new_tokens: int, images: int, audios
     processor = loaded.processor
     media = f" ({images} images x {processor.image_seq_length} tokens, {audios} clips x {processor.audio_seq_length})"
     return ContextOverflowError(
-        f"the prompt needs {tokens} tokens{media if images or audios else ''} plus {max_new_tokens} new tokens, "
-        f"over the model's context of {loaded.context_length}{' even with every earlier turn left out' if alone else ''}; "
-        f"send fewer images or video frames (each costs {processor.image_seq_length} tokens), shorten the text, or lower max_new_tokens"
+        f"the prompt needs {tokens} tokens{media if images or audios else ''} plus {max_new_tokens} new "
+        f"token{'s' if max_new_tokens != 1 else ''}, over the model's context of {loaded.context_length}"
+        f"{' even with every earlier turn left out' if alone else ''}; send fewer images or video frames (each costs "
+        f"{processor.image_seq_length} tokens){', shorten the text, or lower max_new_tokens' if max_new_tokens > 1 else ' or shorten the text'}"
     )
 
 
@@ -264,15 +266,38 @@ def _fit_context(loaded, messages: list[dict], max_new_tokens: int, policy: Medi
     return fitted
 
 
+def _fit_with_reply_room(loaded, messages: list[dict], wanted: int, policy: MediaPolicy) -> tuple[FittedConversation, int]:
+    """For a clamped request: fit the conversation keeping room for a reply of min(wanted, a quarter of the context)
+    tokens, or, when the newest turn cannot leave that much, for one token (the reply is then clamped, not refused).
+    Returns the fitted conversation and the reply room it was fitted for."""
+    room = min(wanted, max(1, loaded.context_length // 4))
+    try:
+        return _fit_context(loaded, messages, room, policy), room
+    except ContextOverflowError:
+        if room == 1:
+            raise
+        return _fit_context(loaded, messages, 1, policy), 1
+
+
 def prepare_prompt(
-    loaded, messages: Any, max_new_tokens: int, policy: MediaPolicy | None = None
+    loaded, messages: Any, max_new_tokens: int, policy: MediaPolicy | None = None, clamp: bool = False
 ) -> PreparedPrompt:
-    """Validate, decode media and tokenize a conversation for `loaded`; raise typed errors for bad input."""
+    """Validate, decode media and tokenize a conversation for `loaded`; raise typed errors for bad input.
+
+    A conversation longer than the context loses its oldest turns first (with a warning). With `clamp`,
+    a `max_new_tokens` larger than what the context leaves after the prompt is lowered to fit (with a
+    warning) instead of refused, and history is trimmed only to keep a reasonable reply room; a newest
+    turn that leaves no room at all is still refused.
+    """
     policy = policy or MediaPolicy()
     processor = loaded.processor
     messages = normalize_messages(messages)
-    _check_new_tokens(loaded, max_new_tokens)
-    fitted = _fit_context(loaded, messages, max_new_tokens, policy)
+    wanted = max_new_tokens
+    if clamp:
+        fitted, max_new_tokens = _fit_with_reply_room(loaded, messages, wanted, policy)
+    else:
+        _check_new_tokens(loaded, max_new_tokens)
+        fitted = _fit_context(loaded, messages, max_new_tokens, policy)
     notes = MediaNotes()
     trimmed = fitted.warning(loaded.context_length)
     if trimmed:
@@ -282,6 +307,11 @@ def prepare_prompt(
     _check_slots(ids, processor, len(images), len(audios))
     if len(ids) + max_new_tokens > loaded.context_length:
         raise _context_error(loaded, len(ids), max_new_tokens, len(images), len(audios))
+    fits = min(wanted, loaded.context_length - len(ids)) if clamp else wanted
+    if fits < wanted:
+        notes.warnings.append(
+            f"max new tokens lowered from {wanted} to {fits}: the prompt takes {len(ids)} of the model's {loaded.context_length} tokens"
+        )
     inputs: dict[str, torch.Tensor] = {
         "input_ids": torch.tensor([ids], dtype=torch.long),
         "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
@@ -292,4 +322,4 @@ def prepare_prompt(
         features = processor.feature_extractor(audios, return_tensors="pt")
         inputs["input_features"] = features["input_features"]
         inputs["input_features_mask"] = features["input_features_mask"]
-    return PreparedPrompt(inputs, len(ids), len(images), len(audios), notes.warnings, fitted.dropped_turns)
+    return PreparedPrompt(inputs, len(ids), len(images), len(audios), notes.warnings, fitted.dropped_turns, fits)

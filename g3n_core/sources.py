@@ -166,6 +166,11 @@ def num_text_layers(model: str) -> int | None:
         source = classify(model)
     except ModelSourceError:
         return None
+    return source_layers(source)
+
+
+def source_layers(source: ModelSource) -> int | None:
+    """`num_text_layers` of an already classified source."""
     if source.kind == "hub" and _cached_hub_file(source.name, "config.json") is None:
         return None
     try:

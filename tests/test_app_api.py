@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -46,9 +47,10 @@ def client(server):
     return Client(server["url"], verbose=False)
 
 
-def _call_raw(url: str, files: list[dict], text: str = "look", message=None, settings=(4, 0.0, 0.95, 64, 0)) -> str:
+def _call_raw(url: str, files: list[dict], text: str = "look", message=None, settings=(4, 0.0, 0.95, 64, 1.0, 0)) -> str:
     """POST /chat without gradio_client (which would upload local files itself); returns the event stream."""
-    # Every input of the event, in order: message, history and variant (session state: ignored), then the settings.
+    # Every input of the event, in order: message, history and variant (session state: ignored), then the settings
+    # (system prompt, then GenerationSettings' fields: max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed).
     data = [{"text": text, "files": files} if message is None else message, None, None, "", *settings]
     body = json.dumps({"data": data})  # not httpx's json=: that refuses NaN, which a hostile client can send
     event = httpx.post(f"{url}/gradio_api/call/chat", content=body, headers={"content-type": "application/json"}, timeout=30)
@@ -152,10 +154,10 @@ def test_long_generation_neither_blocks_other_pages_nor_survives_cancel(server):
 
 
 REFUSED = [  # (message, settings, words the plain-text error must hold)
-    (None, (4, float("nan"), 0.95, 64, 0), "temperature=nan must be a finite number"),
-    (None, (4, 0.0, float("inf"), 64, 0), "top_p"),
-    (None, (4, "hot", 0.95, 64, 0), "input 5 (temperature) cannot be read: expected a number"),
-    (None, (10**9, 0.0, 0.95, 64, 0), "max_new_tokens: Value 1000000000 is greater than maximum value"),
+    (None, (4, float("nan"), 0.95, 64, 1.0, 0), "temperature=nan must be a finite number"),
+    (None, (4, 0.0, float("inf"), 64, 1.0, 0), "top_p"),
+    (None, (4, "hot", 0.95, 64, 1.0, 0), "input 5 (temperature) cannot be read: expected a number"),
+    (None, (10**9, 0.0, 0.95, 64, 1.0, 0), "max_new_tokens: Value 1000000000 is greater than maximum value"),
     ({"text": "it's \ud800 broken", "files": []}, None, "the text holds '\\ud800' at character 5, a lone surrogate"),
     ({"text": 5, "files": []}, None, "input 0 (message) cannot be read: text: Input should be a valid string"),
     ("just a string", None, "input 0 (message) cannot be read"),
@@ -189,10 +191,31 @@ def test_gradio_client_gets_the_typed_message_in_plain_text(client, tmp_path):
 
 
 def test_a_model_over_the_cache_budget_is_refused_through_the_api(server, client):
+    from g3n_core import Variant
+    from g3n_core.variant import knobs
+
     started = time.time()
-    with pytest.raises(Exception, match=r"e4b-shape sdpa fp32 needs about 29\.13 GiB in memory, over the model cache's budget of 4\.00 GiB") as caught:
-        client.predict("e4b-shape", "sdpa", "float32", "cpu", ["vision", "audio"], "none (full model)", "", "default", [],
-                       api_name="/load_model")
-    assert "would fit: " in str(caught.value) and "matformer=E" in str(caught.value)
+    values = {"model": "e4b-shape", "dtype": "float32", "towers": ["vision", "audio"], "matformer": "none (full model)"}
+    note = client.predict(*[values.get(f.name, getattr(Variant(), f.name)) for f in knobs()], api_name="/load_model")[-1]
+    assert re.search(r"e4b-shape sdpa fp32 needs about 29\.13 GiB in memory, over the model cache's budget of 4\.00 GiB", note), note
+    assert "would fit: " in note and "matformer=E" in note
     assert time.time() - started < 60  # refused from the estimate: nothing was built
     assert isinstance(client.predict({"text": "Hello again", "files": []}, **FEW, api_name="/chat"), str)
+
+
+def test_every_refused_turn_leaves_the_api_ready_for_the_next_call(client, media, tmp_path):
+    fresh = Client(client.src, verbose=False)
+    corrupt = tmp_path / "x.png"
+    corrupt.write_bytes(os.urandom(2048))
+    stream = _call_raw(client.src.rstrip("/"), [], text="bad \ud800 end")  # gradio_client cannot even encode it
+    assert stream.startswith("event: error") and "lone surrogate" in stream
+    refused = [
+        ({"text": "what is it?", "files": [handle_file(str(corrupt))]}, "x.png: not a readable image"),
+        ({"text": "both", "files": [handle_file(str(media["audio"])), handle_file(str(media["audio"]))]}, "at most one audio clip"),
+    ]
+    for message, needle in refused:
+        with pytest.raises(Exception, match=needle) as caught:
+            fresh.predict(message, **FEW, api_name="/chat")
+        assert "/tmp/gradio" not in str(caught.value)  # the user's file name, never the server's path
+        assert isinstance(fresh.predict({"text": "still there?", "files": []}, **FEW, api_name="/chat"), str)
+    assert [row["text"] for row in fresh.predict(api_name="/history")[::2]] == ["still there?"] * 2  # refused turns left no trace

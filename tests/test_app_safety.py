@@ -20,7 +20,7 @@ from app import matformer_tab as m
 from app.export_zip import export_files, zip_chunks, zip_link
 from app.model_panel import NO_SLICE, load_from_panel, variant_from_panel
 from app.safety import NOT_ALLOWED, allowed_model, allowed_path
-from g3n_core import MatformerSlice
+from g3n_core import MatformerSlice, Variant
 from g3n_core.builtin.checkpoint import ensure_tiny
 from g3n_core.errors import ModelSourceError
 from g3n_core.matformer.export import CHECKPOINT_FILES, export_slice
@@ -76,33 +76,34 @@ def test_built_ins_hub_ids_and_folders_in_the_roots_pass_by_their_real_path(fold
 def test_model_panel_refuses_them_alike(bench, folders):
     for name in refused_names(folders):
         with pytest.raises(ModelSourceError, match="^not an allowed model folder"):
-            variant_from_panel(bench, name, "sdpa", "float32", "cpu", [], NO_SLICE, "", "default")
-        with pytest.raises(gr.Error) as caught:
-            load_from_panel(bench, name, "sdpa", "float32", "cpu", [], NO_SLICE, "", "default", progress=None)
-        assert caught.value.message == escape(NOT_ALLOWED), name
-    assert variant_from_panel(bench, str(folders["ok"]), "sdpa", "float32", "cpu", [], NO_SLICE, "", "default").model == str(folders["ok"].resolve())
+            variant_from_panel(bench, {"model": name})
+        with pytest.warns(UserWarning, match="not an allowed model folder"):
+            *unchanged, note = load_from_panel(bench, {"model": name})
+        assert unchanged == [gr.skip()] * 4 and note.endswith(escape(NOT_ALLOWED)), name
+    assert variant_from_panel(bench, {"model": str(folders["ok"]), "matformer": NO_SLICE}).model == str(folders["ok"].resolve())
 
 
 def test_matformer_tab_reads_slices_and_exports_nothing_outside_the_roots(bench, folders):
     table = m.editor_rows("tiny", SLICE)
-    calls = {
-        "parent": lambda name: m.choose_parent(bench, name, "float32"),
-        "preset": lambda name: m.choose_preset(bench, name, "E2B"),
-        "show": lambda name: m.show_slice(bench, name, table, m.CUSTOM, "float32"),
-        "compare": lambda name: m.send_to_compare(bench, name, SLICE, {}, []),
-        "export": lambda name: m.export_checkpoint(bench, name, SLICE, progress=None),
+    calls = {  # each event function answers in the page: the text it shows
+        "parent": lambda name: m.choose_parent(bench, name, "float32")[3],
+        "show": lambda name: m.show_slice(bench, name, table, m.CUSTOM, "float32")[1],
+        "compare": lambda name: m.send_to_compare(bench, name, SLICE, {}, [])[2],
+        "export": lambda name: m.export_checkpoint(bench, name, SLICE, progress=None)[0],
     }
     for what, call in calls.items():
         for name in refused_names(folders):
-            with pytest.raises(gr.Error) as caught:
-                call(name)
-            assert caught.value.message == escape(NOT_ALLOWED), (what, name)
+            with pytest.warns(UserWarning, match="not an allowed model folder"):
+                shown = call(name)
+            assert shown.endswith(escape(NOT_ALLOWED)), (what, name)
+        with pytest.warns(UserWarning, match="not an allowed model folder"):
+            assert m.choose_preset(bench, "/etc", "E2B") == gr.skip()
     assert not bench.exports_dir.exists() or not any(bench.exports_dir.iterdir())
 
 
 def test_exports_copy_only_checkpoint_files(bench, folders):
     m.export_checkpoint(bench, str(folders["ok"]), SLICE, progress=None)
-    folder = bench.exports_dir / f"ok-{SLICE.label}"
+    folder = bench.exports_dir / m.export_name("ok", SLICE)
     written = {p.name for p in folder.iterdir()}
     assert "secret.txt" not in written and written <= CHECKPOINT_FILES | {"config.json", "model.safetensors", "matformer_slice.json", "README.md"}
     (folder / "secret.txt").write_text(SECRET)  # planted beside the export later: its zip still carries only the checkpoint
@@ -133,6 +134,14 @@ def test_compare_specs_and_earlier_runs_use_the_same_check(bench, folders, tmp_p
             c.show_run(bench, path)
 
 
+def PANEL_DEFAULTS(model: str) -> list:  # noqa: N802 - a table of values
+    """The /load_model endpoint's inputs: one per Variant knob, in field order."""
+    from g3n_core.variant import knobs
+
+    values = {"model": model, "towers": [], "matformer": NO_SLICE}
+    return [values.get(f.name, getattr(Variant(), f.name)) for f in knobs()]
+
+
 def _data(rows) -> dict:
     return {"headers": m.EDITOR_COLUMNS, "data": rows.values.tolist(), "metadata": None}
 
@@ -141,15 +150,13 @@ def test_over_http_nothing_outside_the_roots_is_loaded_and_only_downloads_are_se
     with running_app(bench) as url:
         client = Client(url, verbose=False)
         for name in ("/etc", "/no/such/folder", str(folders["outside"])):
-            with pytest.raises(Exception, match="not an allowed model folder") as caught:
-                client.predict(name, "sdpa", "float32", "cpu", [], NO_SLICE, "", "default", [], api_name="/load_model")
-            assert "/etc" not in str(caught.value) and "folder without config.json" not in str(caught.value)
-            with pytest.raises(Exception, match="not an allowed model folder"):
-                client.predict(name, "float32", api_name="/matformer_parent")
+            note = client.predict(*PANEL_DEFAULTS(name), api_name="/load_model")[-1]
+            assert note.endswith(escape(NOT_ALLOWED)) and "folder without config.json" not in note
+            assert client.predict(name, "float32", api_name="/matformer_parent")[3].endswith(escape(NOT_ALLOWED))
         # an allowed parent: slice and export it through the API, then try to fetch what the export must not serve
         client.predict(str(folders["ok"]), _data(m.editor_rows("tiny", SLICE)), m.CUSTOM, "float32", api_name="/matformer_show")
         note = client.predict(str(folders["ok"]), api_name="/matformer_export")
-        export = bench.exports_dir / f"ok-{SLICE.label}"
+        export = bench.exports_dir / m.export_name("ok", SLICE)
         assert zip_link(export.name) in note
         (export / "secret.txt").write_text(SECRET)  # planted beside an exported checkpoint
         for path in (export / "secret.txt", export / "config.json", folders["ok"] / "secret.txt", folders["outside"] / "secret.txt", "/etc/passwd"):

@@ -10,7 +10,7 @@ import sys
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ..cli import variant_from_args
+    from ..knobs import variant_from_args
     from ..loading import load_model
     from ..settings_args import settings_from_args
     from . import build_api, mount_root
@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add the `serve` command."""
-    from ..cli import add_variant_args
+    from ..knobs import add_variant_args
     from ..settings_args import add_settings_args
     from .settings import ServeSettings
 
