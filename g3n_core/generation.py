@@ -84,7 +84,7 @@ class GenerationSettings:
             raise SettingsError(f"do_sample={self.do_sample!r} must be true or false")
         checks = [
             ("max_new_tokens", self.max_new_tokens >= 1, "a whole number >= 1"),
-            ("temperature", self.temperature > 0 if self.do_sample else self.temperature >= 0, "> 0 to sample (0 = greedy)"),
+            ("temperature", self.temperature > 0 if self.do_sample else self.temperature >= 0, "> 0 when sampling (do_sample=True); 0 means greedy"),
             ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
             ("top_k", self.top_k >= 0, "a whole number >= 0 (0 turns it off)"),
             ("repetition_penalty", self.repetition_penalty > 0, "> 0"),

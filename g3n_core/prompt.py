@@ -67,8 +67,8 @@ def _check_unicode(text: str, index: int) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
         raise MessageError(
-            f"message {index}: the text holds {text[err.start:err.end]!r} at character {err.start}, a lone surrogate "
-            "that is not a Unicode character; send valid UTF-8 text"
+            f"message {index}: the text holds {text[err.start:err.end]!r} at character {err.start}, a lone surrogate, "
+            "which is not valid Unicode (as left by bytes that are not UTF-8); retype or re-paste it as UTF-8 text"
         ) from None
 
 
