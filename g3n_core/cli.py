@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from .errors import G3nError
+from .long_audio import LONG_AUDIO_MODES
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -72,7 +73,6 @@ def _generate(args: argparse.Namespace) -> int:
     content += [{"type": "video", "video": p} for p in args.video]
     content += [{"type": "audio", "audio": args.audio}] if args.audio else []
     content.append({"type": "text", "text": args.prompt})
-    needed = tuple(t for t, used in (("vision", args.image or args.video), ("audio", args.audio)) if used)
     settings = GenerationSettings(
         max_new_tokens=args.max_new_tokens,
         do_sample=args.do_sample,
@@ -80,7 +80,11 @@ def _generate(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         top_k=args.top_k,
         seed=args.seed,
+        long_audio=args.long_audio,
+        video_sound=args.video_sound,
     )
+    hears = args.audio or (args.video and settings.video_sound)  # a video's sound needs the audio tower too
+    needed = tuple(t for t, used in (("vision", args.image or args.video), ("audio", hears)) if used)
     policy = MediaPolicy(allow_network=args.allow_network, max_video_frames=args.max_frames)
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": content}]
     loaded = load_model(variant_from_args(args, needed))
@@ -97,10 +101,19 @@ def _generate(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         print(
             f"[{reply.prompt_tokens} prompt tokens, {reply.new_tokens} new, ttft {reply.ttft_s:.2f} s, "
-            f"{reply.tokens_per_s:.1f} tokens/s{', random weights' if loaded.random_weights else ''}]",
+            f"{reply.tokens_per_s:.1f} tokens/s{media_stats(reply)}{', random weights' if loaded.random_weights else ''}]",
             file=sys.stderr,
         )
     return 0
+
+
+def media_stats(reply) -> str:
+    """', 8 video frames, 12.3 s of audio in 2 windows' for a reply's media (empty without media)."""
+    parts = [f"{reply.video_frames} video frames"] if reply.video_frames else []
+    if reply.audio_seconds:
+        windows = f" in {reply.audio_windows} windows" if reply.audio_windows else ""
+        parts.append(f"{reply.audio_seconds:.1f} s of audio{windows}")
+    return "".join(", " + p for p in parts)
 
 
 def _register_generate(sub) -> None:
@@ -108,7 +121,7 @@ def _register_generate(sub) -> None:
     add_variant_args(p)
     p.add_argument("prompt", help="the user's text")
     p.add_argument("--image", action="append", default=[], help="image file (repeat for several)")
-    p.add_argument("--audio", default=None, help="audio file (one clip, up to 30 s)")
+    p.add_argument("--audio", default=None, help="audio file (one clip; over 30 s see --long-audio)")
     p.add_argument("--video", action="append", default=[], help="video file, sampled to --max-frames frames")
     p.add_argument("--max-frames", type=int, default=8, help="frames sampled from each video (default 8)")
     p.add_argument("--system", default=None, help="system prompt")
@@ -118,6 +131,11 @@ def _register_generate(sub) -> None:
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--top-k", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--long-audio", default="chunk", choices=LONG_AUDIO_MODES,
+                   help="clips over 30 s: truncate (first 30 s), chunk (transcription/translation by windows; default), "
+                   "transcribe_then_answer (any prompt, answered over the transcript)")
+    p.add_argument("--video-sound", action=argparse.BooleanOptionalAction, default=True,
+                   help="send a video's sound with its frames (default: on)")
     p.add_argument("--allow-network", action="store_true", help="allow http(s) URLs as media")
     p.add_argument("--json", action="store_true", help="print one JSON object with text, tokens and timings")
     p.set_defaults(handler=_generate)

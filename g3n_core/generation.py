@@ -17,6 +17,7 @@ import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from .errors import SettingsError
+from .long_audio import LONG_AUDIO_MODES, WindowedStream, plan_long_audio
 from .media import MediaPolicy
 from .prompt import PreparedPrompt, prepare_prompt
 
@@ -32,6 +33,9 @@ class GenerationSettings:
     top_k: int = 64
     repetition_penalty: float = 1.0
     seed: int = 0
+    # Media handling of the request (g3n_core.long_audio, g3n_core.turn_media)
+    long_audio: str = "chunk"  # truncate | chunk | transcribe_then_answer: what happens to clips over 30 s
+    video_sound: bool = True  # send a video's sound with its frames, as the turn's audio clip
 
     def __post_init__(self) -> None:
         checks = [
@@ -40,6 +44,8 @@ class GenerationSettings:
             ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
             ("top_k", isinstance(self.top_k, int) and self.top_k >= 0, "a whole number >= 0 (0 turns it off)"),
             ("repetition_penalty", self.repetition_penalty > 0, "> 0"),
+            ("long_audio", self.long_audio in LONG_AUDIO_MODES, f"one of {', '.join(LONG_AUDIO_MODES)}"),
+            ("video_sound", isinstance(self.video_sound, bool), "true or false"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -72,6 +78,10 @@ class ChatReply:
     total_s: float
     finish_reason: str  # "stop", "length" or "cancelled"
     warnings: list[str] = field(default_factory=list)
+    video_frames: int = 0  # frames sampled from videos in the prompt
+    audio_seconds: float = 0.0  # seconds of audio heard (clips and videos' sound; all windows of a long clip)
+    audio_windows: int = 0  # windows a long clip was answered in (0: none was windowed)
+    transcript: str | None = None  # the stitched transcript the answer was given over (long_audio=transcribe_then_answer)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -190,6 +200,8 @@ class ChatStream:
             total_s=time.perf_counter() - self.started,
             finish_reason=reason,
             warnings=list(self.prepared.warnings),
+            video_frames=self.prepared.video_frames,
+            audio_seconds=round(self.prepared.audio_seconds, 2),
         )
 
     def result(self) -> ChatReply:
@@ -200,14 +212,27 @@ class ChatStream:
         return self.reply
 
 
+def _start(loaded, messages: Any, settings: GenerationSettings, policy: MediaPolicy, started: float) -> ChatStream:
+    prepared = prepare_prompt(loaded, messages, settings.max_new_tokens, policy, settings.video_sound)
+    return ChatStream(loaded, prepared, settings, started)
+
+
 def stream_chat(
     loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None
-) -> ChatStream:
-    """Start a streamed reply; raises a typed G3nError at once for bad input."""
+) -> ChatStream | WindowedStream:
+    """Start a streamed reply; raises a typed G3nError at once for bad input.
+
+    A clip over 30 s in the last turn, with `settings.long_audio` other than truncate and a prompt
+    that asks for its transcript or translation (or any prompt with transcribe_then_answer), is
+    answered window by window through this same path (`g3n_core.long_audio.WindowedStream`).
+    """
     settings = settings or GenerationSettings()
+    policy = policy or MediaPolicy()
     started = time.perf_counter()
-    prepared = prepare_prompt(loaded, messages, settings.max_new_tokens, policy)
-    return ChatStream(loaded, prepared, settings, started)
+    messages, plan = plan_long_audio(messages, settings.long_audio, policy, loaded.has_audio)
+    if plan is None:
+        return _start(loaded, messages, settings, policy, started)
+    return WindowedStream(plan, lambda window_messages, begun: _start(loaded, window_messages, settings, policy, begun), started)
 
 
 def chat(loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None) -> ChatReply:

@@ -15,12 +15,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
 from .errors import ContextOverflowError, MessageError
-from .media import MediaNotes, MediaPolicy, load_audio, load_image, load_video_frames, media_payload
+from .media import MediaNotes, MediaPolicy
+from .turn_media import decode_media
 
 ROLES = ("system", "user", "assistant")
 PART_TYPES = ("text", "image", "audio", "video")
@@ -35,6 +34,8 @@ class PreparedPrompt:
     num_images: int
     num_audio: int
     warnings: list[str] = field(default_factory=list)
+    video_frames: int = 0  # of the images, those sampled from videos
+    audio_seconds: float = 0.0  # seconds of audio in the prompt, videos' sound included
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -82,38 +83,6 @@ def normalize_messages(messages: Any) -> list[dict]:
     if not any(p["type"] != "text" or p["text"].strip() for p in last):
         raise MessageError("the message is empty: type some text or attach an image, audio clip or video")
     return normalized
-
-
-# -- media ---------------------------------------------------------------------------------------
-
-
-def _decode_media(messages: list[dict], policy: MediaPolicy, notes: MediaNotes, has_vision: bool, has_audio: bool):
-    """Replace media parts by decoded objects; videos become image parts. Returns (messages, images, audios)."""
-    images: list[Image.Image] = []
-    audios: list[np.ndarray] = []
-    decoded = []
-    for message in messages:
-        parts = []
-        for part in message["content"]:
-            kind = part["type"]
-            if kind in ("image", "video") and not has_vision:
-                raise MessageError(f"this model was loaded without the vision tower, so it cannot take a {kind}")
-            if kind == "audio" and not has_audio:
-                raise MessageError("this model was loaded without the audio tower, so it cannot take audio")
-            if kind == "image":
-                images.append(load_image(media_payload(part, "image"), policy))
-                parts.append({"type": "image"})
-            elif kind == "video":
-                frames = load_video_frames(media_payload(part, "video"), policy, notes)
-                images.extend(frames)
-                parts.extend({"type": "image"} for _ in frames)
-            elif kind == "audio":
-                audios.append(load_audio(media_payload(part, "audio"), policy, notes))
-                parts.append({"type": "audio"})
-            else:
-                parts.append(part)
-        decoded.append({"role": message["role"], "content": parts})
-    return decoded, images, audios
 
 
 # -- tokenization --------------------------------------------------------------------------------
@@ -214,16 +183,18 @@ def _precheck_context(loaded, messages: list[dict], max_new_tokens: int) -> None
 
 
 def prepare_prompt(
-    loaded, messages: Any, max_new_tokens: int, policy: MediaPolicy | None = None
+    loaded, messages: Any, max_new_tokens: int, policy: MediaPolicy | None = None, video_sound: bool = True
 ) -> PreparedPrompt:
-    """Validate, decode media and tokenize a conversation for `loaded`; raise typed errors for bad input."""
+    """Validate, decode media (with `video_sound`, videos' sound too) and tokenize a conversation for `loaded`;
+    raise typed errors for bad input."""
     policy = policy or MediaPolicy()
     processor = loaded.processor
     messages = normalize_messages(messages)
     _precheck_context(loaded, messages, max_new_tokens)
     notes = MediaNotes()
-    decoded, images, audios = _decode_media(messages, policy, notes, loaded.has_vision, loaded.has_audio)
-    ids = encode_conversation(processor, decoded)
+    media = decode_media(messages, policy, notes, loaded.has_vision, loaded.has_audio, video_sound)
+    images, audios = media.images, media.audios
+    ids = encode_conversation(processor, media.messages)
     _check_slots(ids, processor, len(images), len(audios))
     if len(ids) + max_new_tokens > loaded.context_length:
         raise _context_error(loaded, len(ids), max_new_tokens, len(images), len(audios))
@@ -237,4 +208,4 @@ def prepare_prompt(
         features = processor.feature_extractor(audios, return_tensors="pt")
         inputs["input_features"] = features["input_features"]
         inputs["input_features_mask"] = features["input_features_mask"]
-    return PreparedPrompt(inputs, len(ids), len(images), len(audios), notes.warnings)
+    return PreparedPrompt(inputs, len(ids), len(images), len(audios), notes.warnings, media.video_frames, media.audio_seconds)

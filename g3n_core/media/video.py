@@ -44,7 +44,8 @@ class Video:
     label: str
     source_frames: int
     seconds: float | None = None
-    sound: AudioClip | None = None
+    sound: AudioClip | None = None  # decoded when asked for and present
+    has_sound: bool = False  # the file has an audio track (decoded or not)
 
 
 @dataclass
@@ -177,9 +178,10 @@ def _opener(value: Any, policy: MediaPolicy, label: str) -> tuple[Callable[[], A
 
 def _decode_video(open_container: Callable[[], Any], policy: MediaPolicy, notes: MediaNotes, label: str, sound: bool) -> Video:
     with open_container() as container:
-        if not container.streams.video:
-            hint = "; attach it as an audio clip instead" if container.streams.audio else ""
-            raise UnsupportedMediaError(label, f"the file has no video stream{hint}")
+        if not container.streams.video and container.streams.audio:
+            raise UnsupportedMediaError(label, "the file has no video stream; attach it as an audio clip instead")
+        if not container.streams.video:  # nothing playable at all: most often a cut-off or damaged file
+            raise CorruptMediaError(label, "the file has no video stream (truncated, damaged, or not a video?)")
         stream = container.streams.video[0]
         seconds = _duration(container, stream)
         if seconds is not None and seconds > policy.max_video_seconds:
@@ -206,7 +208,7 @@ def _decode_video(open_container: Callable[[], Any], policy: MediaPolicy, notes:
             clip = decode_stream(container, container.streams.audio[0], f"{label} (sound)", MAX_AUDIO_SECONDS)
         if clip.cut:
             notes.warnings.append(cut_warning(clip, MAX_AUDIO_SECONDS))
-    return Video(frames, label, total, seconds, clip)
+    return Video(frames, label, total, seconds, clip, has_sound)
 
 
 def load_video(value: Any, policy: MediaPolicy, notes: MediaNotes, label: str = "video", sound: bool = True) -> Video:
