@@ -49,10 +49,10 @@ def speech_samples(text: str = SPEECH) -> np.ndarray:
 
 
 def write_video(path: Path, frames: list[Image.Image], fps: int, sound: np.ndarray | None = None) -> Path:
-    """Encode same-sized RGB frames (even width and height) as an H.264 MP4 at `fps`, which browsers play;
-    `sound` (16 kHz mono) becomes its AAC audio track."""
+    """Encode same-sized RGB frames (even width and height) as H.264 in MP4 at `fps`: what every browser plays
+    (MPEG-4 Part 2, ffmpeg's old default, plays in none). `sound` (16 kHz mono) becomes its AAC audio track."""
     with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
+        stream = container.add_stream("libx264", rate=fps, options={"profile": "baseline", "crf": "28", "preset": "slow"})
         stream.width, stream.height = frames[0].size
         stream.pix_fmt = "yuv420p"
         audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if sound is not None else None
@@ -81,8 +81,8 @@ def _write_sound(container, stream, sound: np.ndarray) -> None:
 BALL_SPEECH = "The green ball rolls from left to right."
 
 
-def write_ball_video(path: Path, frames: int = 8, size: int = 96, speech: str | None = BALL_SPEECH) -> Path:
-    """A green ball rolling left to right at 4 fps (8 frames, or as many as the speech lasts), saying `speech`."""
+def write_ball_video(path: Path, frames: int = 8, size: int = 96, speech: str | None = BALL_SPEECH, colour=(20, 160, 60)) -> Path:
+    """A ball (green by default) rolling left to right at 4 fps (8 frames, or as many as the speech lasts), saying `speech`."""
     sound = speech_samples(speech) if speech else None
     if sound is not None:
         frames = max(frames, int(np.ceil(len(sound) / SAMPLE_RATE * 4)))
@@ -90,7 +90,7 @@ def write_ball_video(path: Path, frames: int = 8, size: int = 96, speech: str | 
     for i in range(frames):
         image = Image.new("RGB", (size, size), (235, 235, 235))
         x = 8 + i * (size - 40) // (frames - 1)
-        ImageDraw.Draw(image).ellipse((x, size // 2 - 12, x + 24, size // 2 + 12), fill=(20, 160, 60))
+        ImageDraw.Draw(image).ellipse((x, size // 2 - 12, x + 24, size // 2 + 12), fill=colour)
         images.append(image)
     return write_video(path, images, fps=4, sound=sound)
 

@@ -39,6 +39,8 @@ def mc_doc(row: dict) -> dict:
 
 def builtin_tasks() -> list:
     """Every built-in task."""
+    from .builtin_media import media_tasks  # long speech, videos with sound
+
     return [
         MultipleChoiceTask(
             name="builtin_mc",
@@ -90,4 +92,5 @@ def builtin_tasks() -> list:
             towers=("audio",),
             licence=LICENCE,
         ),
+        *media_tasks(),
     ]

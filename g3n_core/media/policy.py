@@ -7,7 +7,7 @@ a stream's frame count before frames are), so a small hostile file cannot cost g
 from __future__ import annotations
 
 import urllib.request
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +23,40 @@ VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v", ".gif"}
 WORKING_SIDE = 1536
 
 
+def limit(default: float, help: str) -> Any:  # noqa: A002 - argparse's word
+    """A MediaPolicy field a host may set (app.py's command line), with its one line of help."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class MediaPolicy:
     """What a request may read (URLs only when `allow_network`, paths only under `allowed_roots` when
-    set) and how much decoding it may cost. A host tunes the limits; docs/app.md lists them."""
+    set) and how much decoding it may cost. The limits (fields made with `limit`) are app.py options."""
 
     allow_network: bool = False
     allowed_roots: tuple[Path, ...] | None = None
-    max_video_frames: int = 8  # frames of a video sent to the model
+    max_video_frames: int = limit(8, "frames of a video sent to the model, spread over its whole length")
     max_bytes: int = 200 * 1024 * 1024
     url_timeout_s: float = 10.0
-    max_image_pixels: int = 50_000_000  # width x height of an image or a video frame, read from the header
-    max_video_seconds: float = 3600.0  # longest video accepted
-    max_video_source_frames: int = 200_000  # most frames a video file may hold (counted without decoding)
-    video_decode_pixels: int = 1_000_000_000  # pixels decoded per video to reach its frames (about 1-4 s of work)
-    max_audio_seconds: float = 600.0  # most audio decoded for one clip (chunked transcription); the rest is cut
+    max_image_pixels: int = limit(50_000_000, "largest image or video frame in pixels (width x height), read from the header before decoding")
+    max_video_seconds: float = limit(3600.0, "longest video accepted, in seconds")
+    max_video_source_frames: int = limit(200_000, "most frames a video file may hold (counted without decoding)")
+    video_decode_pixels: int = limit(1_000_000_000, "pixels one video may decode to reach its frames (about 1-4 s of work)")
+    max_audio_seconds: float = limit(600.0, "most seconds of one audio clip decoded (chunked transcription); the rest is cut, with a warning")
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name.startswith(("max_", "video_", "url_")) and not (isinstance(value, (int, float)) and value > 0):
-                raise SettingsError(f"MediaPolicy.{item.name}={value!r} must be a number > 0")
+            if not item.name.startswith(("max_", "video_", "url_")):
+                continue
+            whole = isinstance(item.default, int)
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or not value > 0:
+                raise SettingsError(f"MediaPolicy.{item.name}={value!r} must be {'a whole number' if whole else 'a number'} > 0")
+
+
+def limit_fields() -> tuple[Field, ...]:
+    """The MediaPolicy limits a host sets, in order."""
+    return tuple(f for f in fields(MediaPolicy) if "help" in f.metadata)
 
 
 @dataclass
