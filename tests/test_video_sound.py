@@ -76,3 +76,44 @@ def test_cli_reports_frames_and_audio_seconds(capsys, media):
     assert with_sound["prompt_tokens"] - without["prompt_tokens"] >= 188
     long = generate_json(capsys, "--audio", str(media["long_speech"]), "Transcribe this.")
     assert long["audio_windows"] == 3 and long["audio_seconds"] > 60
+
+
+def test_the_example_video_plays_with_its_sound_in_chromium():
+    """app/examples/ball.mp4 decodes in the browser: frames advance and audio bytes are decoded."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from app.examples import EXAMPLES_DIR, FILES
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.fail("Chromium is missing: run bash scripts/setup.sh --dev (it installs Debian's chromium)")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(EXAMPLES_DIR))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+            played = page.evaluate(
+                """async (name) => {
+                  const video = Object.assign(document.createElement('video'), {src: '/' + name, muted: true});
+                  document.body.appendChild(video);
+                  await new Promise((ok, bad) => { video.onloadeddata = ok; video.onerror = () => bad(new Error('code ' + video.error.code)); });
+                  await video.play();
+                  await new Promise(done => setTimeout(done, 800));
+                  return {time: video.currentTime, width: video.videoWidth, audio: video.webkitAudioDecodedByteCount};
+                }""",
+                FILES["video"],
+            )
+            browser.close()
+    finally:
+        server.shutdown()
+    assert played["width"] == 96 and played["time"] > 0.2 and played["audio"] > 0
