@@ -97,23 +97,15 @@ def _generate(args: argparse.Namespace) -> int:
         print(json.dumps({**reply.to_dict(), "variant": loaded.variant.to_dict(), "random_weights": loaded.random_weights}))
     else:
         print()
+        media = "".join(", " + part for part in reply.media_parts())
         for warning in reply.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print(
             f"[{reply.prompt_tokens} prompt tokens, {reply.new_tokens} new, ttft {reply.ttft_s:.2f} s, "
-            f"{reply.tokens_per_s:.1f} tokens/s{media_stats(reply)}{', random weights' if loaded.random_weights else ''}]",
+            f"{reply.tokens_per_s:.1f} tokens/s{media}{', random weights' if loaded.random_weights else ''}]",
             file=sys.stderr,
         )
     return 0
-
-
-def media_stats(reply) -> str:
-    """', 8 video frames, 12.3 s of audio in 2 windows' for a reply's media (empty without media)."""
-    parts = [f"{reply.video_frames} video frames"] if reply.video_frames else []
-    if reply.audio_seconds:
-        windows = f" in {reply.audio_windows} windows" if reply.audio_windows else ""
-        parts.append(f"{reply.audio_seconds:.1f} s of audio{windows}")
-    return "".join(", " + p for p in parts)
 
 
 def _register_generate(sub) -> None:

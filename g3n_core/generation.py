@@ -87,6 +87,14 @@ class ChatReply:
         """JSON-ready dict."""
         return asdict(self)
 
+    def media_parts(self) -> list[str]:
+        """What the model saw and heard, for stats lines: ['8 video frames', '95.0 s of audio in 4 windows']."""
+        parts = [f"{self.video_frames} video frames"] if self.video_frames else []
+        if self.audio_seconds:
+            windows = f" in {self.audio_windows} windows" if self.audio_windows else ""
+            parts.append(f"{self.audio_seconds:.1f} s of audio{windows}")
+        return parts
+
 
 class _TimedStreamer(TextIteratorStreamer):
     """TextIteratorStreamer that also records when each new token arrives."""
