@@ -19,7 +19,7 @@ DEFAULT_MAX_FILE_SIZE = "50mb"
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the Variant knobs of the launch model plus server options."""
-    from g3n_core.cli import add_variant_args
+    from g3n_core.cli import add_media_limit_args, add_variant_args
 
     parser = argparse.ArgumentParser(prog="python app.py", description="Gemma 3n Workbench: multimodal chat, comparisons and MatFormer slicing in the browser")
     add_variant_args(parser)
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload, e.g. 50mb (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=2, help="chat requests running at once on the model (default %(default)s)")
     parser.add_argument("--results-dir", default="results/app", help="where Compare runs are written and listed (default %(default)s)")
+    add_media_limit_args(parser)
     return parser
 
 
@@ -74,6 +75,8 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
     """The Workbench for these arguments, with the launch model loaded (falling back to tiny if a hub load fails)."""
     from g3n_core.errors import ModelSourceError
 
+    from g3n_core.cli import media_limits
+
     from .workbench import make_workbench
 
     variant, notes = startup_variant(args, environ)
@@ -84,6 +87,7 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
         model_roots=tuple(Path(r) for r in args.model_root),
         concurrency_limit=args.concurrency,
         notes=notes,
+        media_limits=media_limits(args),
     )
     started = time.perf_counter()
     report = lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True)  # noqa: E731

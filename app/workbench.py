@@ -41,11 +41,12 @@ def make_workbench(
     concurrency_limit: int = 2,
     cache: ModelCache | None = None,
     notes: list[str] | None = None,
+    media_limits: dict | None = None,
 ) -> Workbench:
     """A Workbench (a fresh ModelCache unless one is given).
 
     Allowed model folders: `model_roots`, the launch model's own folder, and the MatFormer exports
-    this app writes (<results_root>/exports).
+    this app writes (<results_root>/exports). `media_limits`: MediaPolicy limits (app.py's media options).
     """
     roots = tuple(Path(r).resolve() for r in model_roots) + ((Path(results_root) / "exports").resolve(),)
     if Path(variant.model).is_dir():
@@ -53,7 +54,7 @@ def make_workbench(
     return Workbench(
         default_variant=variant,
         cache=cache or ModelCache(),
-        policy=media_policy(EXAMPLES_DIR, allow_network=allow_url_media),
+        policy=media_policy(EXAMPLES_DIR, allow_network=allow_url_media, **(media_limits or {})),
         results_root=Path(results_root),
         model_roots=roots,
         concurrency_limit=concurrency_limit,

@@ -61,6 +61,24 @@ def variant_from_args(args: argparse.Namespace, towers: tuple[str, ...] | None =
     )
 
 
+def add_media_limit_args(parser: argparse.ArgumentParser) -> None:
+    """One option per MediaPolicy limit (--max-image-pixels, --max-audio-seconds, ...), help and default from the field."""
+    from .media.policy import limit_fields
+
+    group = parser.add_argument_group("media limits", "what one request may cost to decode (g3n_core.MediaPolicy)")
+    aliases = {"max_video_frames": ["--max-frames"]}
+    for f in limit_fields():
+        group.add_argument("--" + f.name.replace("_", "-"), *aliases.get(f.name, []), dest=f.name, type=type(f.default),
+                           default=f.default, help=f"{f.metadata['help']} (default %(default)s)")
+
+
+def media_limits(args: argparse.Namespace) -> dict:
+    """The MediaPolicy limits the options set."""
+    from .media.policy import limit_fields
+
+    return {f.name: getattr(args, f.name, f.default) for f in limit_fields()}
+
+
 # -- generate ------------------------------------------------------------------------------------
 
 
@@ -85,7 +103,7 @@ def _generate(args: argparse.Namespace) -> int:
     )
     hears = args.audio or (args.video and settings.video_sound)  # a video's sound needs the audio tower too
     needed = tuple(t for t, used in (("vision", args.image or args.video), ("audio", hears)) if used)
-    policy = MediaPolicy(allow_network=args.allow_network, max_video_frames=args.max_frames)
+    policy = MediaPolicy(allow_network=args.allow_network, **media_limits(args))
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": content}]
     loaded = load_model(variant_from_args(args, needed))
     stream = stream_chat(loaded, messages, settings, policy)
@@ -114,8 +132,7 @@ def _register_generate(sub) -> None:
     p.add_argument("prompt", help="the user's text")
     p.add_argument("--image", action="append", default=[], help="image file (repeat for several)")
     p.add_argument("--audio", default=None, help="audio file (one clip; over 30 s see --long-audio)")
-    p.add_argument("--video", action="append", default=[], help="video file, sampled to --max-frames frames")
-    p.add_argument("--max-frames", type=int, default=8, help="frames sampled from each video (default 8)")
+    p.add_argument("--video", action="append", default=[], help="video file: frames spread over it (--max-frames) and its sound")
     p.add_argument("--system", default=None, help="system prompt")
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
@@ -130,6 +147,7 @@ def _register_generate(sub) -> None:
                    help="send a video's sound with its frames (default: on)")
     p.add_argument("--allow-network", action="store_true", help="allow http(s) URLs as media")
     p.add_argument("--json", action="store_true", help="print one JSON object with text, tokens and timings")
+    add_media_limit_args(p)
     p.set_defaults(handler=_generate)
 
 

@@ -139,3 +139,15 @@ def test_policy_limits_must_be_positive():
         MediaPolicy(max_image_pixels=0)
     with pytest.raises(SettingsError, match="max_audio_seconds"):
         MediaPolicy(max_audio_seconds=-1)
+
+
+def test_hosts_set_the_limits_on_the_command_line(tiny, tmp_path):
+    from app.launch import build_parser
+    from app_fixtures import tiny_bench
+    from g3n_core.cli import media_limits
+
+    args = build_parser().parse_args(["--max-image-pixels", "1000", "--max-audio-seconds", "90", "--max-frames", "4"])
+    policy = tiny_bench(tiny, tmp_path, media_limits=media_limits(args)).policy
+    assert (policy.max_image_pixels, policy.max_audio_seconds, policy.max_video_frames) == (1000, 90.0, 4)
+    assert policy.allowed_roots  # still uploads and examples only
+    assert build_parser().parse_args([]).max_image_pixels == MediaPolicy().max_image_pixels
