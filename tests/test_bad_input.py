@@ -126,7 +126,7 @@ def test_paths_outside_allowed_roots_are_refused(tiny, media, tmp_path):
 
 @pytest.mark.parametrize(
     "settings",
-    [dict(max_new_tokens=0), dict(temperature=0.0), dict(top_p=1.5), dict(top_k=-1), dict(repetition_penalty=0)],
+    [dict(max_new_tokens=0), dict(temperature=-0.1), dict(do_sample=True, temperature=0.0), dict(top_p=1.5), dict(top_k=-1), dict(repetition_penalty=0)],
 )
 def test_bad_generation_settings(settings):
     with pytest.raises(SettingsError):

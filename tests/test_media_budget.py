@@ -144,7 +144,7 @@ def test_policy_limits_must_be_positive():
 def test_hosts_set_the_limits_on_the_command_line(tiny, tmp_path):
     from app.launch import build_parser
     from app_fixtures import tiny_bench
-    from g3n_core.cli import media_limits
+    from g3n_core.knobs import media_limits
 
     args = build_parser().parse_args(["--max-image-pixels", "1000", "--max-audio-seconds", "90", "--max-frames", "4"])
     policy = tiny_bench(tiny, tmp_path, media_limits=media_limits(args)).policy
