@@ -4,8 +4,9 @@
 metadata, default "not given"); `variant_from_args` builds the Variant from the flags that were
 given, filling the machine-dependent defaults (`default_device`, `default_dtype`) and the towers
 the inputs need. `add_settings_args` / `settings_from_args` do the same for GenerationSettings (its
-defaults are the flags' defaults). `python -m g3n_core generate` / `info` and `python app.py` use
-both, so a new field shows up everywhere without touching this module.
+defaults are the flags' defaults), and `add_media_limit_args` / `media_limits` for MediaPolicy's
+limits. `python -m g3n_core generate` / `info` and `python app.py` use them, so a new field shows
+up everywhere without touching this module.
 """
 
 from __future__ import annotations
