@@ -48,8 +48,11 @@ def client(server):
 def _call_raw(url: str, files: list[dict], text: str = "look") -> str:
     """POST /chat without gradio_client (which would upload local files itself); returns the event stream."""
     # Every input of the event, in order: message, history and variant (session state: ignored), then the settings
-    # (system prompt, then GenerationSettings' fields: max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed).
-    data = [{"text": text, "files": files}, None, None, "", 4, 0.0, 0.95, 64, 1.0, 0]
+    # (system prompt, then GenerationSettings' fields with their defaults, 4 new tokens).
+    from g3n_core.generation import user_settings
+
+    settings = [4 if f.name == "max_new_tokens" else f.default for f in user_settings()]
+    data = [{"text": text, "files": files}, None, None, "", *settings]
     event = httpx.post(f"{url}/gradio_api/call/chat", json={"data": data}, timeout=30).json()["event_id"]
     return httpx.get(f"{url}/gradio_api/call/chat/{event}", timeout=60).text
 
