@@ -124,8 +124,10 @@ def model_messages(history: History, system_prompt: str = "") -> list[dict]:
 
 
 def format_stats(reply: ChatReply) -> str:
-    """One line: prompt tokens, time to first token, decode speed (and whether it was stopped)."""
+    """One line: prompt tokens, time to first token, decode speed, video frames and seconds of sound (windows of a
+    long clip), and whether it was stopped."""
     line = f"{reply.prompt_tokens} prompt tokens · first token {reply.ttft_s:.2f} s · {reply.tokens_per_s:.1f} tokens/s"
+    line += "".join(" · " + part for part in reply.media_parts())
     return line + (" · stopped" if reply.finish_reason == "cancelled" else "")
 
 
@@ -136,6 +138,7 @@ def stats_message(reply: ChatReply, variant: Variant) -> dict:
         f"- model: `{variant.name}`",
         f"- {reply.new_tokens} new tokens in {reply.total_s:.2f} s ({ending.get(reply.finish_reason, reply.finish_reason)})",
         *(f"- ⚠️ {escape(w)}" for w in reply.warnings),
+        *([f"- answered over this transcript of the audio: {escape(reply.transcript)}"] if reply.transcript else []),
     ]
     return {
         "role": "assistant",
@@ -363,6 +366,8 @@ def api_chat(
     top_k: float = DEFAULTS.top_k,
     repetition_penalty: float = DEFAULTS.repetition_penalty,
     seed: float = DEFAULTS.seed,
+    long_audio: str = DEFAULTS.long_audio,
+    video_sound: bool = DEFAULTS.video_sound,
 ) -> Iterator[tuple[str, History]]:
     """The /chat API: the reply text (streamed), appended with the message to this session's history.
 
@@ -372,7 +377,8 @@ def api_chat(
     """
     try:
         settings = settings_from_ui(dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
-                                         repetition_penalty=repetition_penalty, seed=seed))
+                                         repetition_penalty=repetition_penalty, seed=seed, long_audio=long_audio,
+                                         video_sound=video_sound))
         turn = user_message(message)
     except G3nError as err:
         raise readable_error(err, html=False) from err

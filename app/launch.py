@@ -19,7 +19,7 @@ DEFAULT_MAX_FILE_SIZE = "50mb"
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the Variant knobs of the launch model plus server options."""
-    from g3n_core.knobs import add_variant_args
+    from g3n_core.knobs import add_media_limit_args, add_variant_args
     from g3n_core.serve import ServeSettings
     from g3n_core.settings_args import add_settings_args
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--remote-endpoint", action="append", default=[], metavar="URL",
                         help="an OpenAI-compatible endpoint (http://HOST:PORT/v1) users may compare as 'openai:URL model=NAME' (repeatable; none by default)")
     add_settings_args(parser.add_argument_group("OpenAI-compatible API at /v1 (docs/serve.md)"), ServeSettings, exclude=("allow_url_media",))
+    add_media_limit_args(parser)
     return parser
 
 
@@ -85,6 +86,8 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
     """The Workbench for these arguments, with the launch model loaded (falling back to tiny if a hub load fails)."""
     from g3n_core.errors import ModelSourceError
 
+    from g3n_core.knobs import media_limits
+
     from .workbench import make_workbench
 
     variant, notes = startup_variant(args, environ)
@@ -97,6 +100,7 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
         remote_endpoints=tuple(args.remote_endpoint),
         notes=notes,
         results_quota=args.results_quota,
+        media_limits=media_limits(args),
     )
     started = time.perf_counter()
     report = lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True)  # noqa: E731

@@ -33,9 +33,9 @@ def upload_folder() -> Path:
     return Path(get_upload_folder()).resolve()
 
 
-def media_policy(examples_dir: Path, allow_network: bool = False) -> MediaPolicy:
-    """The MediaPolicy of every chat request: uploads and the app's examples only; URLs only when allowed."""
-    return MediaPolicy(allow_network=allow_network, allowed_roots=(upload_folder(), Path(examples_dir).resolve()))
+def media_policy(examples_dir: Path, allow_network: bool = False, **limits) -> MediaPolicy:
+    """The MediaPolicy of every chat request: uploads and the app's examples only; URLs only when allowed; the host's limits."""
+    return MediaPolicy(allow_network=allow_network, allowed_roots=(upload_folder(), Path(examples_dir).resolve()), **limits)
 
 
 def refuse_url_files(component: gr.components.Component, allow_network: bool) -> gr.components.Component:

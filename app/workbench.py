@@ -64,16 +64,17 @@ def make_workbench(
     cache: ModelCache | None = None,
     notes: list[str] | None = None,
     results_quota: str | int = DEFAULT_RESULTS_QUOTA,
+    media_limits: dict | None = None,
 ) -> Workbench:
     """A Workbench (a fresh ModelCache unless one is given).
 
     Allowed model folders: `model_roots`, the launch model's own folder, and the MatFormer exports
-    this app writes (<results_root>/exports).
+    this app writes (<results_root>/exports). `media_limits`: MediaPolicy limits (app.py's media options).
     """
     bench = Workbench(
         default_variant=variant,
         cache=cache or ModelCache(),
-        policy=media_policy(EXAMPLES_DIR, allow_network=allow_url_media),
+        policy=media_policy(EXAMPLES_DIR, allow_network=allow_url_media, **(media_limits or {})),
         results_root=Path(results_root),
         concurrency_limit=concurrency_limit,
         remote_endpoints=tuple(u.rstrip("/") for u in remote_endpoints),

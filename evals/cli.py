@@ -44,7 +44,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     tasks = all_tasks(args.data_dir)
     width = max(len(n) for n in tasks)
-    for suite in ("builtin", "standard"):
+    for suite in SUITES[:-1]:
         print(f"{suite} suite:")
         for name, task in tasks.items():
             if task.suite == suite:

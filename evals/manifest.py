@@ -157,7 +157,7 @@ def task_data(task, limit: int | None) -> dict[str, Any]:
     found |= {"examples": len(docs), "data_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
     if pool:
         found["fewshot_sha256"] = hashlib.sha256("\n".join(example_ids(pool)).encode()).hexdigest()
-    if task.suite == "builtin":
+    if task.suite in ("builtin", "media"):  # files in the repository
         media = sorted({Path(d[k]) for d in docs for k in MEDIA_KEYS if isinstance(d.get(k), str)})
         files = [DATA / f for f in task.source.get("files", [])] + media
         found["files"] = {str(p.relative_to(DATA)) if p.is_relative_to(DATA) else p.name: _sha256_file(p) for p in files if p.is_file()}

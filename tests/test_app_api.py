@@ -17,6 +17,8 @@ import pytest
 from app_fixtures import free_port, recording_site
 from gradio_client import Client, handle_file
 
+from g3n_core.generation import user_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 FEW = dict(max_new_tokens=4)
 
@@ -47,10 +49,11 @@ def client(server):
     return Client(server["url"], verbose=False)
 
 
-def _call_raw(url: str, files: list[dict], text: str = "look", message=None, settings=(4, 0.0, 0.95, 64, 1.0, 0)) -> str:
+def _call_raw(url: str, files: list[dict], text: str = "look", message=None, settings=(4,)) -> str:
     """POST /chat without gradio_client (which would upload local files itself); returns the event stream."""
     # Every input of the event, in order: message, history and variant (session state: ignored), then the settings
-    # (system prompt, then GenerationSettings' fields: max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed).
+    # (system prompt, then GenerationSettings' fields in order; those not given keep their defaults).
+    settings = [*settings, *(f.default for f in user_settings()[len(settings):])]
     data = [{"text": text, "files": files} if message is None else message, None, None, "", *settings]
     body = json.dumps({"data": data})  # not httpx's json=: that refuses NaN, which a hostile client can send
     event = httpx.post(f"{url}/gradio_api/call/chat", content=body, headers={"content-type": "application/json"}, timeout=30)

@@ -85,6 +85,27 @@ def test_chat_with_an_image_streams_a_reply_with_stats(page):
 
 
 
+def test_video_example_is_answered_with_its_sound_and_the_sound_can_be_turned_off(page):
+    from app.examples import example_files
+
+    _set_number(page, "max-new-tokens", 4)
+    page.get_by_text("Video with sound: what happens?").click()  # examples show only while the chat is empty
+    page.locator("#chat-input .thumbnail-item, #chat-input video").first.wait_for(timeout=20_000)
+    page.locator("#chat-input textarea").press("Enter")
+    page.get_by_text("prompt tokens").first.wait_for(timeout=90_000)
+    page.locator("#video-sound input[type=checkbox]").uncheck()  # the next turn sends frames only
+    page.locator("#chat-input input[type=file]").set_input_files(str(example_files()["video"]))
+    page.locator("#chat-input .thumbnail-item, #chat-input video").first.wait_for(timeout=20_000)
+    box = page.locator("#chat-input textarea")
+    box.fill("And without its sound?")
+    box.press("Enter")
+    page.get_by_text("prompt tokens").nth(1).wait_for(timeout=90_000)
+    with_sound, silent = (page.get_by_text("prompt tokens").nth(i).inner_text() for i in (0, 1))
+    assert "8 video frames" in with_sound and "s of audio" in with_sound
+    assert "16 video frames" in silent and "s of audio" not in silent  # both turns' videos, neither one's sound
+    page.screenshot(path=str(SHOTS / "video_sound.png"), full_page=True)
+
+
 def test_stop_button_ends_a_long_reply_and_the_chat_keeps_working(page):
     _set_number(page, "max-new-tokens", 1900)
     box = page.locator("#chat-input textarea")

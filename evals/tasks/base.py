@@ -105,7 +105,7 @@ class Task:
     name: str
     description: str
     load: Docs  # returns the evaluation examples in this task's own doc schema
-    suite: str = "builtin"  # "builtin" (offline, in the repository) or "standard" (downloaded benchmarks)
+    suite: str = "builtin"  # "builtin" / "media" (offline, in the repository) or "standard" (downloaded benchmarks)
     licence: str = ""
     towers: tuple[str, ...] = ()  # towers the model must have loaded ("vision", "audio")
     kind: str = ""

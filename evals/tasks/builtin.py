@@ -39,6 +39,8 @@ def mc_doc(row: dict) -> dict:
 
 def builtin_tasks() -> list:
     """Every built-in task."""
+    from .builtin_media import media_tasks  # long speech, videos with sound
+
     return [
         MultipleChoiceTask(
             name="builtin_mc",
@@ -95,4 +97,5 @@ def builtin_tasks() -> list:
             licence=LICENCE,
             source={"files": ["speech_translation.jsonl"]},
         ),
+        *media_tasks(),
     ]

@@ -95,27 +95,30 @@ def short_answer_request(max_new_tokens: int = 16) -> MakeRequest:
     return make
 
 
-def media_request(kind: str, instruction: Callable[[dict], str], max_new_tokens: int) -> MakeRequest:
-    """A chat turn with one image or audio clip (`doc[kind]`: path or array) and an instruction."""
+def media_request(kind: str, instruction: Callable[[dict], str], max_new_tokens: int, long_audio: str = "truncate") -> MakeRequest:
+    """A chat turn with one image, audio clip or video (`doc[kind]`: path or array) and an instruction;
+    `long_audio` says what happens to clips over 30 s (g3n_core.long_audio)."""
 
     def make(doc: dict, shots: list[dict]) -> GenerateRequest:
         content = [{"type": kind, kind: doc[kind]}, {"type": "text", "text": instruction(doc)}]
-        return GenerateRequest([{"role": "user", "content": content}], until=(), max_new_tokens=max_new_tokens)
+        return GenerateRequest([{"role": "user", "content": content}], until=(), max_new_tokens=max_new_tokens, long_audio=long_audio)
 
     return make
 
 
 def speech_recognition_task(
-    name: str, description: str, load: Docs, *, suite: str, licence: str, max_new_tokens: int, source: dict | None = None
+    name: str, description: str, load: Docs, *, suite: str, licence: str, max_new_tokens: int,
+    source: dict | None = None, long_audio: str = "chunk",
 ) -> GenerationTask:
-    """Transcribe `doc["audio"]`; scored by corpus WER and CER against `doc["transcript"]`."""
+    """Transcribe `doc["audio"]` (clips over 30 s by windows unless `long_audio="truncate"`); scored by corpus WER
+    and CER against `doc["transcript"]`."""
     return GenerationTask(
         name=name,
         kind="speech_recognition",
         suite=suite,
         description=description,
         load=load,
-        make_request=media_request("audio", lambda doc: "Transcribe this audio clip.", max_new_tokens),
+        make_request=media_request("audio", lambda doc: "Transcribe this audio clip.", max_new_tokens, long_audio),
         reference=lambda doc: doc["transcript"],
         metric="error_rate",
         metric_names=("wer", "cer"),
