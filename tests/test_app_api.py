@@ -197,12 +197,11 @@ def test_a_model_over_the_cache_budget_is_refused_through_the_api(server, client
     from g3n_core import Variant
     from g3n_core.variant import knobs
 
-    started = time.time()
     values = {"model": "e4b-shape", "dtype": "float32", "towers": ["vision", "audio"], "matformer": "none (full model)"}
     note = client.predict(*[values.get(f.name, getattr(Variant(), f.name)) for f in knobs()], api_name="/load_model")[-1]
     assert re.search(r"e4b-shape sdpa fp32 needs about 29\.13 GiB in memory, over the model cache's budget of 4\.00 GiB", note), note
     assert "would fit: " in note and "matformer=E" in note
-    assert time.time() - started < 60  # refused from the estimate: nothing was built
+    # (refused from the estimate before anything is built: tests/test_app_hosting.py checks no load started)
     assert isinstance(client.predict({"text": "Hello again", "files": []}, **FEW, api_name="/chat"), str)
 
 

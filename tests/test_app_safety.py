@@ -89,7 +89,7 @@ def test_matformer_tab_reads_slices_and_exports_nothing_outside_the_roots(bench,
         "parent": lambda name: m.choose_parent(bench, name, "float32")[3],
         "show": lambda name: m.show_slice(bench, name, table, m.CUSTOM, "float32")[1],
         "compare": lambda name: m.send_to_compare(bench, name, SLICE, {}, [])[2],
-        "export": lambda name: m.export_checkpoint(bench, name, SLICE, progress=None)[0],
+        "export": lambda name: m.export_checkpoint(bench, name, SLICE, progress=None),
     }
     for what, call in calls.items():
         for name in refused_names(folders):
