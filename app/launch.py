@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line: the Variant knobs of the launch model plus server options."""
     from g3n_core.knobs import add_media_limit_args, add_variant_args
     from g3n_core.serve import ServeSettings
-    from g3n_core.settings_args import add_settings_args
+    from g3n_core.dataclass_args import add_dataclass_args
 
     from .results_quota import DEFAULT_RESULTS_QUOTA, parse_size
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--remote-endpoint", action="append", default=[], metavar="URL",
                         help="an OpenAI-compatible endpoint (http://HOST:PORT/v1) users may compare as 'openai:URL model=NAME' (repeatable; none by default)")
-    add_settings_args(parser.add_argument_group("OpenAI-compatible API at /v1 (docs/serve.md)"), ServeSettings, exclude=("allow_url_media",))
+    add_dataclass_args(parser.add_argument_group("OpenAI-compatible API at /v1 (docs/serve.md)"), ServeSettings, exclude=("allow_url_media",))
     add_media_limit_args(parser)
     return parser
 
@@ -124,9 +124,9 @@ def openai_routes(args: argparse.Namespace, bench) -> list:
     from starlette.routing import Mount
 
     from g3n_core.serve import ServeSettings, build_api
-    from g3n_core.settings_args import settings_from_args
+    from g3n_core.dataclass_args import dataclass_from_args
 
-    settings = settings_from_args(ServeSettings, args)
+    settings = dataclass_from_args(ServeSettings, args)
     api, _ = build_api(lambda: bench.cache.get(bench.default_variant), bench.default_variant.model, settings, bench.policy.allowed_roots)
     return [Mount("/v1", app=api)]  # the API's routes keep its upload store alive
 

@@ -11,7 +11,7 @@ from g3n_core import RemoteVariant, Variant, parse_variant_spec
 from g3n_core.cli import run_handler
 from g3n_core.knobs import spec_help
 from g3n_core.errors import EvalError
-from g3n_core.settings_args import add_settings_args, settings_from_args
+from g3n_core.dataclass_args import add_dataclass_args, dataclass_from_args
 from g3n_core.variant import variant_from_dict
 
 from .engines import ENGINES, RaySettings
@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     variants = read_variants(args.variants)
     measures = [m for m in (args.measure or "").split(",") if m]
     settings = MeasureSettings(prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, repeats=args.repeats, kv_context=args.kv_context)
-    engine = make_engine(args.engine, settings_from_args(RaySettings, args))
+    engine = make_engine(args.engine, dataclass_from_args(RaySettings, args))
     bar, update = _progress_bar()
     try:
         frame = run(variants, args.tasks, args.out, measures=measures, limit=args.limit, data_dir=args.data_dir, measure_settings=settings, seed=args.seed, progress=update,
@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--repeats", type=int, default=5, help="latency: timed repeats after one warm-up")
     running.add_argument("--kv-context", type=int, default=1024, help="memory: context length for the KV-cache size and peak")
     running.add_argument("--engine", choices=ENGINES, default="local", help="where units run: this process, or actors on a Ray cluster (default %(default)s)")
-    add_settings_args(running.add_argument_group("Ray engine (--engine ray)"), RaySettings)
+    add_dataclass_args(running.add_argument_group("Ray engine (--engine ray)"), RaySettings)
     running.set_defaults(handler=cmd_run)
 
     reporting = sub.add_parser("report", help="print the verdict and the comparison table; write verdict.md and HTML charts")

@@ -5,7 +5,7 @@ metadata, default "not given"); `variant_from_args` builds the Variant from the 
 given, filling the machine-dependent defaults (`default_device`, `default_dtype`) and the towers
 the inputs need. `add_settings_args` / `settings_from_args` do the same for GenerationSettings (its
 defaults are the flags' defaults), and `add_media_limit_args` / `media_limits` for MediaPolicy's
-limits. `python -m g3n_core generate` / `info` and `python app.py` use them, so a new field shows
+limits, both through g3n_core.dataclass_args (the one field -> flag mechanism). `python -m g3n_core generate` / `info` and `python app.py` use them, so a new field shows
 up everywhere without touching this module.
 """
 
@@ -14,13 +14,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import Field
 
+from .dataclass_args import add_dataclass_args, dataclass_values, flag
 from .generation import GenerationSettings, user_settings
 from .variant import Variant, default_device, default_dtype, field_default, field_from_text, field_kind, knobs
-
-
-def flag(name: str) -> str:
-    """The command-line flag of a field: --kv-cache for kv_cache."""
-    return "--" + name.replace("_", "-")
 
 
 def knob_help(f: Field) -> str:
@@ -79,34 +75,28 @@ def spec_help() -> str:
 def add_settings_args(parser: argparse.ArgumentParser) -> None:
     """One flag per GenerationSettings field a person sets, with its default (--video-sound / --no-video-sound for on/off)."""
     group = parser.add_argument_group("generation", "how the reply is sampled, and its media handled (g3n_core.GenerationSettings)")
-    for f in user_settings():
-        text = f"{f.metadata['help']} (default %(default)s)"
-        if f.type == "bool":
-            group.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=text)
-        elif f.metadata.get("choices"):
-            group.add_argument(flag(f.name), dest=f.name, choices=f.metadata["choices"], default=f.default, help=text)
-        else:
-            group.add_argument(flag(f.name), dest=f.name, type=int if f.type == "int" else float, default=f.default, help=text)
+    add_dataclass_args(group, GenerationSettings, names=_setting_names())
+
+
+def _setting_names() -> list[str]:
+    return [f.name for f in user_settings()]
 
 
 def add_media_limit_args(parser: argparse.ArgumentParser) -> None:
     """One flag per MediaPolicy limit (--max-image-pixels, --max-audio-seconds, ...), help and default from the field."""
-    from .media.policy import limit_fields
+    from .media.policy import MediaPolicy, limit_fields
 
     group = parser.add_argument_group("media limits", "what one request may cost to decode (g3n_core.MediaPolicy)")
-    aliases = {"max_video_frames": ["--max-frames"]}
-    for f in limit_fields():
-        group.add_argument(flag(f.name), *aliases.get(f.name, []), dest=f.name, type=type(f.default), default=f.default,
-                           help=f"{f.metadata['help']} (default %(default)s)")
+    add_dataclass_args(group, MediaPolicy, names=[f.name for f in limit_fields()], aliases={"max_video_frames": ["--max-frames"]})
 
 
 def media_limits(args: argparse.Namespace) -> dict:
     """The MediaPolicy limits the flags set."""
-    from .media.policy import limit_fields
+    from .media.policy import MediaPolicy, limit_fields
 
-    return {f.name: getattr(args, f.name, f.default) for f in limit_fields()}
+    return dataclass_values(MediaPolicy, args, names=[f.name for f in limit_fields()])
 
 
 def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
     """The GenerationSettings of the parsed flags."""
-    return GenerationSettings(**{f.name: getattr(args, f.name) for f in user_settings()})
+    return GenerationSettings(**dataclass_values(GenerationSettings, args, names=_setting_names()))

@@ -21,7 +21,7 @@ from evals.runner import run
 from evals.tasks import resolve_tasks
 from evals.tasks.multiple_choice import MultipleChoiceTask
 from g3n_core import Variant
-from g3n_core.settings_args import settings_from_args
+from g3n_core.dataclass_args import dataclass_from_args
 
 QUICK = MeasureSettings(prompt_tokens=16, new_tokens=3, warmup=1, repeats=1, kv_context=64, sparsity_prompt_tokens=16)
 VARIANTS = [Variant(attn="eager"), Variant(towers=())]
@@ -101,7 +101,7 @@ def test_a_killed_actors_unit_runs_again_on_a_fresh_actor(cluster, tmp_path):
 
 def test_engine_choice_from_flags_and_environment():
     args = build_parser().parse_args(["run", "--variants", "tiny", "--out", "x", "--engine", "ray", "--address", "auto", "--gpus-per-variant", "1", "--max-retries", "3"])
-    settings = settings_from_args(RaySettings, args)
+    settings = dataclass_from_args(RaySettings, args)
     assert settings == RaySettings(address="auto", gpus_per_variant=1.0, cpus_per_variant=1.0, max_retries=3)
     assert isinstance(make_engine(args.engine, settings), RayEngine)
     assert isinstance(engine_from_env(environ={}), LocalEngine)

@@ -15,7 +15,7 @@ from g3n_core.errors import SettingsError
 from g3n_core.serve import ServeSettings, build_api, mount_root
 from g3n_core.serve.files import FileStore
 from g3n_core.serve.replies import StopScanner
-from g3n_core.settings_args import add_settings_args, settings_from_args
+from g3n_core.dataclass_args import add_dataclass_args, dataclass_from_args
 
 
 @pytest.fixture()
@@ -92,8 +92,8 @@ def test_upload_store_keeps_the_newest_and_refuses_non_media(tmp_path):
 
 def test_settings_flags_come_from_the_fields():
     parser = argparse.ArgumentParser()
-    add_settings_args(parser, ServeSettings)
-    settings = settings_from_args(ServeSettings, parser.parse_args(["--max-images", "3", "--allow-url-media", "--api-key-env", "K"]))
+    add_dataclass_args(parser, ServeSettings)
+    settings = dataclass_from_args(ServeSettings, parser.parse_args(["--max-images", "3", "--allow-url-media", "--api-key-env", "K"]))
     assert (settings.max_images, settings.allow_url_media, settings.api_key_env, settings.max_tokens) == (3, True, "K", ServeSettings().max_tokens)
     with pytest.raises(SettingsError, match="max_queue"):
         ServeSettings(max_queue=0)

@@ -12,11 +12,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     from ..knobs import variant_from_args
     from ..loading import load_model
-    from ..settings_args import settings_from_args
+    from ..dataclass_args import dataclass_from_args
     from . import build_api, mount_root
     from .settings import ServeSettings
 
-    settings = settings_from_args(ServeSettings, args)
+    settings = dataclass_from_args(ServeSettings, args)
     variant = variant_from_args(args)
     loaded = load_model(variant, lambda fraction, message: print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True))
     api, files = build_api(lambda: loaded, settings.model_name or variant.model, settings)
@@ -35,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """Add the `serve` command."""
     from ..knobs import add_variant_args
-    from ..settings_args import add_settings_args
+    from ..dataclass_args import add_dataclass_args
     from .settings import ServeSettings
 
     p = sub.add_parser("serve", help="serve a model through an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)")
@@ -43,5 +43,5 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default %(default)s; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"), help="uvicorn's log level")
-    add_settings_args(p.add_argument_group("limits and access"), ServeSettings)
+    add_dataclass_args(p.add_argument_group("limits and access"), ServeSettings)
     p.set_defaults(handler=_serve)
