@@ -232,7 +232,7 @@ def _stream_turn(bench, history, turn, variant, system_prompt, settings, progres
         stream = stream_chat(loaded, model_messages([*history, turn], system_prompt), settings, bench.policy)
     except G3nError as err:
         raise readable_error(err, html) from err
-    for warning in stream.prepared.warnings:  # known before the first token: say them at once (the stats repeat them)
+    for warning in stream.early_warnings:  # known before the first token: say them at once (the stats repeat them)
         gr.Warning(warning if html is False else escape(warning))
     base = [*history, turn]
     text = ""

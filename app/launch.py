@@ -8,6 +8,7 @@ back to tiny within seconds and the page says so.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -15,6 +16,9 @@ from pathlib import Path
 
 SPACES_MODEL = "google/gemma-3n-E4B-it"
 DEFAULT_MAX_FILE_SIZE = "50mb"
+# ServeSettings fields the app takes from its media limits (MediaPolicy) instead of flags of their own;
+# allow_url_media is the app's --allow-url-media.
+SHARED_WITH_MEDIA = ("allow_url_media", "max_image_pixels", "max_audio_seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--remote-endpoint", action="append", default=[], metavar="URL",
                         help="an OpenAI-compatible endpoint (http://HOST:PORT/v1) users may compare as 'openai:URL model=NAME' (repeatable; none by default)")
-    add_dataclass_args(parser.add_argument_group("OpenAI-compatible API at /v1 (docs/serve.md)"), ServeSettings, exclude=("allow_url_media",))
+    # The media limits below are the app's one set: /v1 takes its image-pixel and audio-seconds bounds from them.
+    add_dataclass_args(parser.add_argument_group("OpenAI-compatible API at /v1 (docs/serve.md)"), ServeSettings, exclude=SHARED_WITH_MEDIA)
     add_media_limit_args(parser)
     return parser
 
@@ -126,7 +131,9 @@ def openai_routes(args: argparse.Namespace, bench) -> list:
     from g3n_core.serve import ServeSettings, build_api
     from g3n_core.dataclass_args import dataclass_from_args
 
-    settings = dataclass_from_args(ServeSettings, args)
+    settings = dataclass_from_args(
+        ServeSettings, args, max_image_pixels=args.max_image_pixels, max_audio_seconds=math.ceil(args.max_audio_seconds)
+    )
     api, _ = build_api(lambda: bench.cache.get(bench.default_variant), bench.default_variant.model, settings, bench.policy.allowed_roots)
     return [Mount("/v1", app=api)]  # the API's routes keep its upload store alive
 

@@ -202,6 +202,7 @@ class ChatStream:
     def __init__(self, loaded, prepared: PreparedPrompt, settings: GenerationSettings, started: float):
         self.loaded = loaded
         self.prepared = prepared
+        self.early_warnings = list(prepared.warnings)  # known before the first token (the reply's warnings repeat them)
         self.settings = settings
         self.started = started
         self._cancel = threading.Event()

@@ -310,5 +310,5 @@ def test_long_audio_and_video_sound_settings_reach_the_reply_and_its_stats(bench
     assert "in 3 windows" in answered and "answered over this transcript" in details
     silent, _ = stats(text="What is said?", file=media["video_with_speech"], video_sound=False)
     assert "8 video frames" in silent and "s of audio" not in silent
-    with pytest.raises(SettingsError, match="long_audio='split' must be one of truncate, chunk"):
+    with pytest.raises(gr.Error, match="long_audio=.split. must be one of truncate, chunk"):  # the API says it in plain text
         list(h.api_chat(bench, {"text": "hi", "files": []}, [], bench.default_variant, long_audio="split"))

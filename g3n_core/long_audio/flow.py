@@ -111,6 +111,8 @@ class WindowedStream:
         self.reply = None
         self.transcript: str | None = None
         self._current = start(plan.window_messages(plan.windows[0]), started)  # bad input fails here, at once
+        first = [w for w in self._current.early_warnings if w not in plan.warnings]
+        self.early_warnings = [*plan.warnings, *first]  # known before the first token (the reply's warnings repeat them)
 
     def cancel(self) -> None:
         """Stop the window (or answer) being generated; no further window starts."""
