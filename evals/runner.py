@@ -10,7 +10,9 @@ Generation is greedy and seeded: two runs give the same accuracy numbers.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from .tasks import Task, resolve_tasks
 
 Progress = Callable[[float, str], None]  # (fraction of the whole run, message)
 
+RUN_LOG = "run.log"  # what the model cache loaded and served during runs (elastic slices show as views)
 LOWER_IS_BETTER = {"wer", "cer", "ttft_s_median", "ttft_s_p95"}
 MEASURE_KIND = {"latency": "latency", "memory": "memory", "sparsity": "sparsity"}
 
@@ -77,6 +80,23 @@ def _row(unit: Unit, metric: str, value, *, n=None, stderr=None, kind="", measur
         "unit_size": size,
         "finished_at": now(),
     }
+
+
+@contextlib.contextmanager
+def logging_loads(out_dir: Path):
+    """Append the model cache's load / elastic-view messages to the run folder's run.log while running."""
+    handler = logging.FileHandler(out_dir / RUN_LOG, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    logger = logging.getLogger("g3n_core.model_cache")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
 
 
 class Runner:
@@ -184,6 +204,13 @@ class Runner:
         ]
         units.sort(key=lambda u: list(variants).index(u.variant))  # variant by variant: one model resident at a time
         finished = self.log.finished_units()
+        with logging_loads(self.out_dir):
+            self._run_units(units, finished)
+        frame = tidy(self.log.rows())
+        export(frame, self.out_dir)
+        return frame
+
+    def _run_units(self, units: list[Unit], finished: set[str]) -> None:
         for index, unit in enumerate(units):
             label = f"{unit.variant.name} · {unit.name}"
 
@@ -196,9 +223,6 @@ class Runner:
             report(0.0)
             self.run_unit(unit, report)
             report(1.0)
-        frame = tidy(self.log.rows())
-        export(frame, self.out_dir)
-        return frame
 
 
 def run(
