@@ -26,6 +26,7 @@ from g3n_core.sources import HUB_IDS
 
 from .compare import add_variant
 from .feedback import progress_callback, readable_error
+from .slice_search import render_slice_search
 from .workbench import Workbench
 
 EDITOR_COLUMNS = ["layer", "attn", "kv", "parent", "width", "skip"]
@@ -279,3 +280,4 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
     to_compare.click(partial(send_to_compare, bench), [model, current, compare_variants, compare_picker], [compare_variants, compare_picker], **ui)
     export.click(partial(export_checkpoint, bench), [model, current], [export_note, archive], concurrency_id="export",
                  concurrency_limit=1, api_visibility="undocumented")
+    render_slice_search(bench, model, editor, lambda parent: slice_variant(bench, parent, MatformerSlice()), editor_rows)

@@ -115,9 +115,11 @@ def model_status(loaded: LoadedModel) -> str:
     variant = loaded.variant
     towers = ", ".join(t for t, on in (("vision", loaded.has_vision), ("audio", loaded.has_audio)) if on) or "text only"
     params = sum(p.numel() for p in loaded.model.parameters())
+    parent = loaded.extras.get("elastic_parent")
+    memory = f"elastic slice of the loaded `{parent.variant.name}` (its weights, none of its own)" if parent else f"{human_bytes(loaded.weight_bytes())} in memory"
     return (
         f"**Model:** `{variant.name}` on {variant.device} · {human_count(params)} parameters · "
-        f"{human_bytes(loaded.weight_bytes())} in memory · towers: {towers} · context {loaded.context_length} tokens"
+        f"{memory} · towers: {towers} · context {loaded.context_length} tokens"
     )
 
 
@@ -153,6 +155,30 @@ def load_from_panel(
         loaded = bench.cache.get(variant, progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err
+    return variant, model_status(loaded), weights_banner(loaded, []), size_table(loaded)
+
+
+def apply_slice_at_once(
+    bench: Workbench,
+    model: str,
+    attn: str,
+    dtype: str,
+    device: str,
+    towers: list[str],
+    preset: str,
+    custom_slice: str,
+    sparsity: str,
+    features: list[str] | None = None,
+):
+    """A slice chosen while its parent is loaded runs at once (an elastic view: nothing loads); else Load does it."""
+    try:
+        variant = variant_from_panel(bench, model, attn, dtype, device, towers, preset, custom_slice, sparsity, features)
+    except G3nError as err:
+        raise readable_error(err) from err
+    if not bench.cache.ready(variant):
+        gr.Info(f"{variant.name} needs a load: press Load (a slice applies at once only while its parent is loaded)")
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    loaded = bench.cache.get(variant)
     return variant, model_status(loaded), weights_banner(loaded, []), size_table(loaded)
 
 
@@ -192,9 +218,12 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
             with gr.Column(scale=1):
                 table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True)
     model.change(lambda m: default_dtype(m, default.device), [model], [dtype], queue=False, api_visibility="undocumented")
+    knobs = [model, attn, dtype, device, towers, preset, custom, sparsity, features]
+    for event in (preset.input, custom.submit):  # a slice of the loaded parent applies without Load
+        event(partial(apply_slice_at_once, bench), knobs, [variant_state, status, banner, table], api_visibility="undocumented")
     load.click(
         on_gpu(partial(load_from_panel, bench), duration=300),
-        [model, attn, dtype, device, towers, preset, custom, sparsity, features],
+        knobs,
         [variant_state, status, banner, table],
         concurrency_id="load",
         concurrency_limit=1,

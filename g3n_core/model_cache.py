@@ -55,6 +55,13 @@ class ModelCache:
         with self._lock:
             return list(self._models)
 
+    def ready(self, variant: Variant) -> bool:
+        """True when `get(variant)` loads nothing: it is cached, or it is a slice of a loaded parent (an elastic view)."""
+        with self._lock:
+            if variant in self._models or variant in self._views:
+                return True
+        return variant.matformer is not None and elastic_refusal(variant) is None and self._resident_parent(variant) is not None
+
     def views(self) -> list[Variant]:
         """Slices served as elastic views of a loaded parent."""
         with self._lock:

@@ -12,9 +12,8 @@ from evals.slice_search import AgreementObjective, TaskObjective, ffn_text
 from evals.tasks import resolve_tasks
 from g3n_core import MatformerSlice, ModelCache, SliceError, Variant
 from g3n_core.cli import main
-from g3n_core.matformer.cli import parse_amount
 from g3n_core.matformer.export import export_slice
-from g3n_core.matformer.search import Budget, Measured, Point, SliceSpace, State, pareto, search
+from g3n_core.matformer.search import Budget, Measured, Point, SliceSpace, State, pareto, parse_amount, search
 from g3n_core.matformer.slicing import check_slice
 from g3n_core.sources import classify, read_config
 

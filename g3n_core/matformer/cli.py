@@ -130,47 +130,11 @@ def _slice(args: argparse.Namespace) -> int:
 
 # -- search --------------------------------------------------------------------------------------------
 
-_UNITS = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9}
-
-
-def parse_amount(text: str | None) -> float | None:
-    """'1.9e9', '1.9B', '300M', '4GiB', '4 GB' -> a number (None stays None)."""
-    if text is None:
-        return None
-    raw = str(text).strip().lower().replace(" ", "").replace("_", "")
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if raw.endswith(unit) and raw[: -len(unit)]:
-            raw, scale = raw[: -len(unit)], _UNITS[unit]
-            break
-    else:
-        scale = 1.0
-    try:
-        value = float(raw) * scale
-    except ValueError as err:
-        raise SliceError(f"cannot read {text!r} as an amount; write e.g. 1.9e9, 1.9B, 300M or 4GiB") from err
-    if value <= 0:
-        raise SliceError(f"{text!r}: a budget must be positive")
-    return value
-
-
 def search_budget(args: argparse.Namespace):
     """The Budget the search flags describe (--budget-like sets the effective parameters of a preset or slice)."""
-    from ..variant import parse_variant_spec
-    from .search import Budget
-    from .sizes import slice_report
+    from .search import budget_from_texts
 
-    max_params = parse_amount(args.max_effective_params)
-    if args.budget_like:
-        slc = parse_variant_spec(f"{args.model} matformer={args.budget_like}").matformer
-        max_params = slice_report(args.model, slc)["effective_params"]
-    budget = Budget(
-        max_effective_params=int(max_params) if max_params else None,
-        max_memory_bytes=int(parse_amount(args.max_memory)) if args.max_memory else None,
-        min_tokens_per_s=args.min_tokens_per_s,
-    )
-    if budget == Budget():
-        raise SliceError("give a budget: --max-effective-params, --max-memory, --min-tokens-per-s or --budget-like PRESET")
-    return budget
+    return budget_from_texts(args.model, args.max_effective_params, args.max_memory, args.min_tokens_per_s, args.budget_like)
 
 
 def _search(args: argparse.Namespace) -> int:

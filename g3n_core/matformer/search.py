@@ -82,6 +82,43 @@ class Budget:
         return ", ".join(parts) or "no limit"
 
 
+_UNITS = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9}
+
+
+def parse_amount(text: str | float | None) -> float | None:
+    """'1.9e9', '1.9B', '300M', '4GiB', '4 GB' -> a number (None and '' stay None)."""
+    if text is None or str(text).strip() == "":
+        return None
+    raw = str(text).strip().lower().replace(" ", "").replace("_", "")
+    scale = 1.0
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if raw.endswith(unit) and raw[: -len(unit)]:
+            raw, scale = raw[: -len(unit)], _UNITS[unit]
+            break
+    try:
+        value = float(raw) * scale
+    except ValueError as err:
+        raise SliceError(f"cannot read {text!r} as an amount; write e.g. 1.9e9, 1.9B, 300M or 4GiB") from err
+    if not value > 0 or math.isinf(value):
+        raise SliceError(f"{text!r}: a budget must be a positive number")
+    return value
+
+
+def budget_from_texts(model: str, max_effective_params=None, max_memory=None, min_tokens_per_s=None, like: str | None = None) -> Budget:
+    """A Budget from what a person typed; `like` (a preset or slice of `model`) sets the effective-parameter limit."""
+    from ..variant import parse_variant_spec
+    from .sizes import slice_report
+
+    params = parse_amount(max_effective_params)
+    if like:
+        params = slice_report(model, parse_variant_spec(f"{model} matformer={like}").matformer)["effective_params"]
+    speed = parse_amount(min_tokens_per_s)
+    budget = Budget(int(params) if params else None, int(parse_amount(max_memory)) if parse_amount(max_memory) else None, speed)
+    if budget == Budget():
+        raise SliceError("give a budget: a maximum of effective parameters or memory, a minimum decode speed, or a preset to match")
+    return budget
+
+
 @dataclass(frozen=True)
 class Measured:
     """What the objective returns for one slice: its score (higher is better), a finer tie-break, all metrics."""
