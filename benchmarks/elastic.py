@@ -150,7 +150,8 @@ def compare_decode(cache: ModelCache, variant, ids: torch.Tensor, args) -> dict:
     """Decode tokens/s of `variant`'s slice served elastically and loaded on its own, alternating round by round."""
     view = cache.get(variant)
     print(f"\n== loading {variant.name} on its own ...", flush=True)
-    alone = load_model(variant)
+    start = time.perf_counter()
+    alone = load_model(variant, lambda fraction, message: print(f"  [{time.perf_counter() - start:6.1f} s] {message}", flush=True))
     runners = {"elastic": (view.model, view.extras.get("generate_kwargs", {})), "alone": (alone.model, alone.extras.get("generate_kwargs", {}))}
     for model, kwargs in runners.values():
         timed_generate(model, ids, min(8, args.new_tokens), **kwargs)  # warm-up
