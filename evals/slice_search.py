@@ -78,8 +78,8 @@ class Evaluated:
 class TaskObjective:
     """A task's first metric on its dev split (higher is better; error rates negated), on slices from one cache."""
 
-    def __init__(self, task: str, cache: ModelCache, limit: int | None = None, speed: MeasureSettings | None = SPEED, seed: int = 0):
-        self.task = resolve_tasks([f"{task}:dev"])[0]
+    def __init__(self, task: str, cache: ModelCache, limit: int | None = None, speed: MeasureSettings | None = SPEED, seed: int = 0, split: str = "dev"):
+        self.task = resolve_tasks([f"{task}:{split}"])[0]  # the search uses dev; only checks afterwards use test
         self.cache, self.limit, self.speed, self.seed = cache, limit, speed, seed
         self.metric = self.task.metric_names[0]
         self.sign = -1.0 if self.metric in LOWER_IS_BETTER else 1.0
