@@ -28,7 +28,6 @@ load on their own.
 
 from __future__ import annotations
 
-import copy
 import time
 from functools import lru_cache
 
@@ -77,11 +76,14 @@ def parent_variant(variant: Variant) -> Variant:
 
 
 def _clone(module: nn.Module) -> nn.Module:
-    """A new module object holding the same tensors and children, whose own registries can change freely."""
-    new = copy.copy(module)
-    for key, value in module.__dict__.items():
-        if key.startswith("_") and isinstance(value, (dict, set)):
-            new.__dict__[key] = copy.copy(value)
+    """A new module object holding the same tensors and children, whose own registries (parameters,
+    buffers, children, hooks) are copies that can change without touching the original."""
+    new = object.__new__(type(module))
+    state = new.__dict__
+    state.update(module.__dict__)
+    for key, value in state.items():
+        if key[0] == "_" and isinstance(value, (dict, set)):
+            state[key] = value.copy()
     return new
 
 
