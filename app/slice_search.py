@@ -18,9 +18,7 @@ from evals.slice_search import AGREEMENT, front_table, run_search, search_chart
 from evals.tasks import all_tasks
 from g3n_core import G3nError, MatformerSlice
 from g3n_core.info import human_count
-from g3n_core.matformer.presets import lab_presets
-from g3n_core.matformer.search import budget_from_texts
-from g3n_core.matformer.slicing import check_slice
+from g3n_core.matformer.search import budget_from_texts, fitting_presets
 from g3n_core.sources import classify, read_config
 from g3n_core.variant import parse_variant_spec
 
@@ -93,24 +91,16 @@ def find_best_slice(
     return "\n".join(lines), found_table(result), figure, best.slice
 
 
-def fitting_presets(model: str) -> list[str]:
+def preset_keys(model: str) -> list[str]:
     """Keys of the presets that fit `model` (the Lab's fit E4B)."""
     try:
-        text = read_config(classify(model)).text_config
+        return [p.key for p in fitting_presets(read_config(classify(model)).text_config)]
     except G3nError:
         return []
-    keys = []
-    for preset in lab_presets():
-        try:
-            check_slice(text, preset.to_slice())
-            keys.append(preset.key)
-        except G3nError:
-            continue
-    return keys
 
 
 def _like_choices(model: str) -> gr.Dropdown:
-    return gr.Dropdown(choices=[NO_PRESET, *fitting_presets(model)], value=NO_PRESET)
+    return gr.Dropdown(choices=[NO_PRESET, *preset_keys(model)], value=NO_PRESET)
 
 
 def _editor_for(editor_rows, model: str, found: MatformerSlice | None):
@@ -127,7 +117,7 @@ def render_slice_search(bench: Workbench, model: gr.Dropdown, editor: gr.Datafra
         )
         with gr.Row():
             task = gr.Dropdown(task_choices(), value=AGREEMENT, label="Task")
-            like = gr.Dropdown([NO_PRESET, *fitting_presets(model.value)], value=NO_PRESET, label="Budget: as large as preset",
+            like = gr.Dropdown([NO_PRESET, *preset_keys(model.value)], value=NO_PRESET, label="Budget: as large as preset",
                                allow_custom_value=True, info="a preset key, or ffn=...;skip=... of this parent")  # fmt: skip
         with gr.Row():
             max_params = gr.Textbox(label="Budget: max effective params", placeholder="e.g. 1.9B or 1e6", elem_id="slice-search-params")

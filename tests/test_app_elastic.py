@@ -8,7 +8,7 @@ import pytest
 from app_fixtures import tiny_bench
 
 from app import matformer_tab, model_panel
-from app.slice_search import NO_PRESET, find_best_slice, fitting_presets
+from app.slice_search import NO_PRESET, find_best_slice, preset_keys
 from g3n_core import MatformerSlice, Variant
 
 
@@ -56,4 +56,4 @@ def test_the_matformer_tab_finds_the_best_slice_under_a_budget(bench, single_thr
         find_best_slice(bench, parent, "tiny", "agreement", "", "", "", NO_PRESET, 4, 2, progress=lambda *a, **k: None)
     with pytest.raises(gr.Error, match="cannot read"):
         find_best_slice(bench, parent, "tiny", "agreement", "many", "", "", NO_PRESET, 4, 2, progress=lambda *a, **k: None)
-    assert fitting_presets("tiny") == [] and "E2B" in fitting_presets("e4b-shape")
+    assert preset_keys("tiny") == [] and "E2B" in preset_keys("e4b-shape")
