@@ -75,15 +75,26 @@ def parent_variant(variant: Variant) -> Variant:
 # -- module trees that share tensors -----------------------------------------------------------------
 
 
-def _clone(module: nn.Module) -> nn.Module:
-    """A new module object holding the same tensors and children, whose own registries (parameters,
-    buffers, children, hooks) are copies that can change without touching the original."""
+def _clone(module: nn.Module, **changes) -> nn.Module:
+    """A new module object holding the same tensors and children, with `changes` applied; its own
+    registries (parameters, buffers, children, hooks) are copies, so nothing reaches the original.
+
+    Changes go straight into the registries (a parameter, a child module, else a plain attribute):
+    nn.Module.__setattr__ would do the same with checks that cost more than the whole copy.
+    """
     new = object.__new__(type(module))
     state = new.__dict__
     state.update(module.__dict__)
     for key, value in state.items():
         if key[0] == "_" and isinstance(value, (dict, set)):
             state[key] = value.copy()
+    for name, value in changes.items():
+        if isinstance(value, nn.Parameter):
+            state["_parameters"][name] = value
+        elif isinstance(value, nn.Module):
+            state["_modules"][name] = value
+        else:
+            state[name] = value
     return new
 
 
@@ -93,41 +104,28 @@ def _view_param(param: nn.Parameter, view: torch.Tensor) -> nn.Parameter:
 
 
 def _narrow_rows(linear: nn.Linear, width: int) -> nn.Linear:
-    new = _clone(linear)
-    new.weight = _view_param(linear.weight, linear.weight[:width])
-    new.out_features = width
-    return new
+    return _clone(linear, weight=_view_param(linear.weight, linear.weight[:width]), out_features=width)
 
 
 def _narrow_columns(linear: nn.Linear, width: int) -> nn.Linear:
-    new = _clone(linear)
-    new.weight = _view_param(linear.weight, linear.weight[:, :width])  # strided; F.linear reads it in place
-    new.in_features = width
-    return new
+    # strided: F.linear reads a column prefix in place
+    return _clone(linear, weight=_view_param(linear.weight, linear.weight[:, :width]), in_features=width)
 
 
 def _narrow_table(table: RowTable, width: int) -> RowTable:
-    new = _clone(table)
-    new.rows = _view_param(table.rows, table.rows[:width])
-    return new
+    return _clone(table, rows=_view_param(table.rows, table.rows[:width]))
 
 
 def _mlp_view(mlp: nn.Module, width: int, config) -> nn.Module:
     """The MLP reading its first `width` neurons (dense Gemma3nTextMLP or SparseDecodeMLP)."""
-    new = _clone(mlp)
-    new.config = config
     if width == mlp.intermediate_size:
-        return new
-    new.gate_proj = _narrow_rows(mlp.gate_proj, width)
+        return _clone(mlp, config=config)
     if isinstance(mlp, SparseDecodeMLP):  # both tables are [intermediate, hidden]: row prefixes
-        new.up_rows = _narrow_table(mlp.up_rows, width)
-        new.down_rows = _narrow_table(mlp.down_rows, width)
-        new.last_active, new.sparse_calls, new.sparse_active_total = None, 0, 0
-    else:
-        new.up_proj = _narrow_rows(mlp.up_proj, width)
-        new.down_proj = _narrow_columns(mlp.down_proj, width)
-    new.intermediate_size = width
-    return new
+        tables = {"up_rows": _narrow_table(mlp.up_rows, width), "down_rows": _narrow_table(mlp.down_rows, width)}
+        counters = {"last_active": None, "sparse_calls": 0, "sparse_active_total": 0}
+        return _clone(mlp, config=config, intermediate_size=width, gate_proj=_narrow_rows(mlp.gate_proj, width), **tables, **counters)
+    projections = {"up_proj": _narrow_rows(mlp.up_proj, width), "down_proj": _narrow_columns(mlp.down_proj, width)}
+    return _clone(mlp, config=config, intermediate_size=width, gate_proj=_narrow_rows(mlp.gate_proj, width), **projections)
 
 
 def _layer_ranges(plan: SlicePlan) -> list[tuple[int, int]]:
@@ -193,38 +191,27 @@ def _sparsity_pattern(variant: Variant, plan: SlicePlan) -> list[float]:
 
 def _view_decoder(parent_text: nn.Module, plan: SlicePlan, config) -> nn.Module:
     """The parent's Gemma3nTextModel as the slice sees it: kept layers renumbered, FFNs narrowed, PLE blocks kept."""
-    text = _clone(parent_text)
-    text.config = config
     layers = []
     for new, (old, width) in enumerate(zip(plan.kept, plan.widths)):
-        layer = _clone(parent_text.layers[old])
-        layer.layer_idx, layer.config = new, config
-        attention = _clone(layer.self_attn)
-        attention.layer_idx, attention.config = new, config  # the cache slot it writes: the exported slice's
-        layer.self_attn = attention
-        layer.mlp = _mlp_view(layer.mlp, width, config)
-        layers.append(layer)
-    text.layers = nn.ModuleList(layers)
+        layer = parent_text.layers[old]
+        attention = _clone(layer.self_attn, layer_idx=new, config=config)  # the cache slot it writes: the exported slice's
+        layers.append(_clone(layer, layer_idx=new, config=config, self_attn=attention, mlp=_mlp_view(layer.mlp, width, config)))
+    changes = {"config": config, "layers": nn.ModuleList(layers)}
     if len(plan.kept) < plan.parent_layers:
-        text.embed_tokens_per_layer = KeptLayerEmbedding(parent_text.embed_tokens_per_layer, plan)
-        text.per_layer_model_projection = KeptLayerProjection(parent_text.per_layer_model_projection, plan)
-    return text
+        changes["embed_tokens_per_layer"] = KeptLayerEmbedding(parent_text.embed_tokens_per_layer, plan)
+        changes["per_layer_model_projection"] = KeptLayerProjection(parent_text.per_layer_model_projection, plan)
+    return _clone(parent_text, **changes)
 
 
 def elastic_model(parent_model: nn.Module, plan: SlicePlan) -> nn.Module:
     """A model object that runs the slice `plan` on `parent_model`'s tensors (the parent is untouched)."""
-    root = _clone(parent_model)
-    root.config = slice_config(parent_model.config, plan)
-    text_config = root.config.get_text_config()
-    inner = _clone(parent_model.model)
-    root.model = inner
-    decoder = _view_decoder(text_model(parent_model), plan, text_config)
-    if hasattr(inner, "language_model"):  # multimodal: Gemma3nModel holds the decoder
-        inner.config = root.config
-        inner.language_model = decoder
+    config = slice_config(parent_model.config, plan)
+    decoder = _view_decoder(text_model(parent_model), plan, config.get_text_config())
+    if hasattr(parent_model.model, "language_model"):  # multimodal: Gemma3nModel holds the decoder
+        inner = _clone(parent_model.model, config=config, language_model=decoder)
     else:  # text-only: root.model is the decoder itself
-        root.model = decoder
-    return root
+        inner = decoder
+    return _clone(parent_model, config=config, model=inner)
 
 
 def elastic_view(parent: LoadedModel, variant: Variant) -> LoadedModel:
