@@ -289,7 +289,11 @@ def _parse_slice_tokens(data: dict[str, Any]) -> None:
     parent = num_text_layers(data.get("model", "tiny"))
     try:
         if "matformer" in data:
-            data["matformer"] = parse_slice(data["matformer"], parent)
+            # 'matformer=ffn=256;skip=5-9' arrives as two tokens (';' separates tokens): join its parts again
+            parts = [f"{key}={value}" for key, value in (("ffn", ffn), ("skip", skip)) if value is not None]
+            if parts and "=" not in data["matformer"]:
+                raise SliceError(f"matformer={data['matformer']} is a preset; give a preset or ffn=/skip=, not both")
+            data["matformer"] = parse_slice(";".join([data["matformer"], *parts]), parent)
         else:
             data["matformer"] = slice_from_parts(ffn, skip, parent)
     except SliceError as err:
