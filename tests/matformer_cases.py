@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from g3n_core import MatformerSlice
+from g3n_core import MatformerSlice, Variant, load_model
 from g3n_core.prompt import prepare_prompt
 
 # tiny: 15 layers L L L L G x3; layers 3 (local) and 4 (global) store K/V that the shared layers 5-14 reuse;
@@ -28,6 +28,8 @@ SLICES = {
     "preset-like": MatformerSlice(ffn=(256,) * 10, skip=(5, 6, 7, 8, 9), preset=None),
 }
 
+GREEDY_TOKENS = 10  # new tokens compared between a slice and its reference
+
 
 def prompts(loaded, media) -> dict[str, dict[str, torch.Tensor]]:
     """Model inputs for a text, an image and an audio prompt (longer than tiny's 16-token window)."""
@@ -38,6 +40,24 @@ def prompts(loaded, media) -> dict[str, dict[str, torch.Tensor]]:
         name: prepare_prompt(loaded, [{"role": "user", "content": content}], 4).inputs
         for name, content in (("text", [{"type": "text", "text": text}]), ("image", image), ("audio", audio))
     }
+
+
+def greedy(model, inputs: dict[str, torch.Tensor], n: int = GREEDY_TOKENS) -> torch.Tensor:
+    """n greedy new tokens (no early stop)."""
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+    return out[0, inputs["input_ids"].shape[1] :]
+
+
+class CountingLoader:
+    """load_model, remembering every variant it was asked to load."""
+
+    def __init__(self):
+        self.loads: list[Variant] = []
+
+    def __call__(self, variant, progress=None):
+        self.loads.append(variant)
+        return load_model(variant, progress)
 
 
 def logits(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

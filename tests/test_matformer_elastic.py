@@ -7,25 +7,15 @@ import threading
 
 import pytest
 import torch
-from matformer_cases import SLICES, logits, prompts
+from matformer_cases import GREEDY_TOKENS, SLICES, CountingLoader, greedy, logits, prompts
 
 from g3n_core import GenerationSettings, ModelCache, Variant, chat, load_model
 from g3n_core.matformer.elastic import elastic_refusal, elastic_view, is_elastic, parent_variant
 from g3n_core.matformer.export import export_slice
 
-GREEDY_TOKENS = 10
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread(single_thread):
     """tiny runs fastest on one thread, especially on a busy machine."""
-
-
-def greedy(model, inputs: dict[str, torch.Tensor], n: int = GREEDY_TOKENS) -> torch.Tensor:
-    """n greedy new tokens (no early stop)."""
-    with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False)
-    return out[0, inputs["input_ids"].shape[1] :]
 
 
 def storages(model) -> dict[int, int]:
@@ -36,17 +26,6 @@ def storages(model) -> dict[int, int]:
             storage = tensor.untyped_storage()
             found[storage.data_ptr()] = storage.nbytes()
     return found
-
-
-class CountingLoader:
-    """load_model, remembering every variant it was asked to load."""
-
-    def __init__(self):
-        self.loads: list[Variant] = []
-
-    def __call__(self, variant, progress=None):
-        self.loads.append(variant)
-        return load_model(variant, progress)
 
 
 @pytest.fixture(scope="module")
