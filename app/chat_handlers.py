@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
+from gradio_client.utils import is_http_url_like
 
 from g3n_core import ChatReply, GenerationSettings, G3nError, LoadedModel, Variant, stream_chat
+from g3n_core.generation import settings_from_values, user_settings
 from g3n_core.errors import MessageError, UnsupportedMediaError
 from g3n_core.media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-from .feedback import progress_callback, readable_error
+from .feedback import progress_callback, readable_error, show_error
+from .safety import upload_folder
 from .workbench import Workbench
 
 History = list[dict]
@@ -31,17 +36,14 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly."
 # -- settings ------------------------------------------------------------------------------------
 
 
-def settings_from_ui(max_new_tokens: float, temperature: float, top_p: float, top_k: float, seed: float) -> GenerationSettings:
-    """GenerationSettings from the sliders: temperature 0 means greedy decoding."""
-    sample = float(temperature) > 0
-    return GenerationSettings(
-        max_new_tokens=int(max_new_tokens),
-        do_sample=sample,
-        temperature=float(temperature) if sample else 1.0,
-        top_p=float(top_p),
-        top_k=int(top_k),
-        seed=int(seed),
-    )
+DEFAULTS = GenerationSettings()  # the one set of sampling defaults: sliders, /chat API and CLI alike
+SETTING_NAMES = tuple(f.name for f in user_settings())  # the order of the settings controls and /chat parameters
+
+
+def settings_from_ui(values: Mapping[str, Any]) -> GenerationSettings:
+    """GenerationSettings from the page's controls or the API's parameters (by field name); temperature 0 is greedy;
+    NaN, infinities and wrongly typed values are a SettingsError."""
+    return settings_from_values(values)
 
 
 # -- messages ------------------------------------------------------------------------------------
@@ -78,6 +80,8 @@ def user_message(message: dict | str | None) -> dict:
     if isinstance(message, str):
         message = {"text": message, "files": []}
     message = message or {}
+    if not isinstance(message, dict) or not isinstance(message.get("text") or "", str) or not isinstance(message.get("files") or [], list):
+        raise MessageError('a message is {"text": a string, "files": a list of uploaded files}')
     box = _box(message.get("text"), message.get("files"))
     text, files = box["text"].strip(), box["files"]
     if not text and not files:
@@ -120,8 +124,10 @@ def model_messages(history: History, system_prompt: str = "") -> list[dict]:
 
 
 def format_stats(reply: ChatReply) -> str:
-    """One line: prompt tokens, time to first token, decode speed (and whether it was stopped)."""
+    """One line: prompt tokens, time to first token, decode speed, video frames and seconds of sound (windows of a
+    long clip), and whether it was stopped."""
     line = f"{reply.prompt_tokens} prompt tokens · first token {reply.ttft_s:.2f} s · {reply.tokens_per_s:.1f} tokens/s"
+    line += "".join(" · " + part for part in reply.media_parts())
     return line + (" · stopped" if reply.finish_reason == "cancelled" else "")
 
 
@@ -132,6 +138,7 @@ def stats_message(reply: ChatReply, variant: Variant) -> dict:
         f"- model: `{variant.name}`",
         f"- {reply.new_tokens} new tokens in {reply.total_s:.2f} s ({ending.get(reply.finish_reason, reply.finish_reason)})",
         *(f"- ⚠️ {escape(w)}" for w in reply.warnings),
+        *([f"- answered over this transcript of the audio: {escape(reply.transcript)}"] if reply.transcript else []),
     ]
     return {
         "role": "assistant",
@@ -174,21 +181,24 @@ def textbox_value(message: dict | None) -> dict:
 
 def attach_snapshot(message: dict | None, snapshot: str | None) -> tuple[dict, None]:
     """Add a webcam snapshot to the message being written (its text and other files kept); clear the camera."""
-    if not snapshot:
-        raise gr.Error("No snapshot yet: start the webcam and take a picture first.", title="Webcam")
     message = message or {}
+    if not snapshot:
+        gr.Warning("No snapshot yet: start the webcam and take a picture first.", title="Webcam")
+        return _box(message.get("text"), message.get("files")), None
     return _box(message.get("text"), [*(message.get("files") or []), snapshot]), None
 
 
 # -- generation ----------------------------------------------------------------------------------
 
 
-def loaded_model(bench: Workbench, variant: Variant, progress: Callable[[float, str], None] | None = None) -> LoadedModel:
+def loaded_model(
+    bench: Workbench, variant: Variant, progress: Callable[[float, str], None] | None = None, html: bool | None = None
+) -> LoadedModel:
     """The session's model from the shared cache (loading it, with progress, when needed)."""
     try:
         return bench.cache.get(variant, progress)
     except G3nError as err:
-        raise readable_error(err) from err
+        raise readable_error(err, html) from err
 
 
 def stream_turn(
@@ -200,25 +210,36 @@ def stream_turn(
     settings: GenerationSettings,
     progress: Callable[[float, str], None] | None = None,
     session: str | None = None,
+    html: bool | None = None,
 ) -> Iterator[tuple[History, str, ChatReply | None]]:
     """Answer `turn` after `history`: yields (conversation so far, reply text so far, final reply or None).
 
-    Bad input raises a gr.Error before anything is yielded. The session's stop button
+    Bad input raises a gr.Error before anything is yielded; its message names files by the user's
+    own file names, never by their server paths. The session's stop button
     (`bench.streams.stop(session)`) ends the reply early, which then finishes with its stats;
     closing the iterator (an API client cancelling) also cancels g3n_core's ChatStream, so either
-    way the model is free within a token.
+    way the model is free within a token. Errors and warnings are HTML-escaped for the page, plain for API clients (`html=False`).
     """
-    loaded = loaded_model(bench, variant, progress)
+    try:
+        yield from _stream_turn(bench, history, turn, variant, system_prompt, settings, progress, session, html)
+    except gr.Error as err:
+        raise public_error(err, [*history, turn]) from err
+
+
+def _stream_turn(bench, history, turn, variant, system_prompt, settings, progress, session, html):
+    loaded = loaded_model(bench, variant, progress, html)
     try:
         stream = stream_chat(loaded, model_messages([*history, turn], system_prompt), settings, bench.policy)
     except G3nError as err:
-        raise readable_error(err) from err
+        raise readable_error(err, html) from err
+    for warning in stream.prepared.warnings:  # known before the first token: say them at once (the stats repeat them)
+        gr.Warning(warning if html is False else escape(warning))
     base = [*history, turn]
     text = ""
     if session is not None:
         bench.streams.started(session, stream)
     try:
-        with contextlib.closing(_pieces(stream)) as pieces:
+        with contextlib.closing(_pieces(stream, html)) as pieces:
             for piece in pieces:
                 text += piece
                 yield [*base, {"role": "assistant", "content": text}], text, None
@@ -226,16 +247,26 @@ def stream_turn(
         if session is not None:
             bench.streams.finished(session, stream)
     reply = stream.reply
-    for warning in reply.warnings:
-        gr.Warning(escape(warning))
     yield [*base, {"role": "assistant", "content": reply.text}, stats_message(reply, variant)], reply.text, reply
 
 
-def _pieces(stream) -> Iterator[str]:
+def public_error(err: gr.Error, conversation: History) -> gr.Error:
+    """`err` with every server path of the conversation's files replaced by the file's own name (what the user uploaded)."""
+    message = err.message
+    for part in (c for m in conversation for c in _content(m) if isinstance(c, dict) and "path" in c):
+        path, name = part["path"], Path(part["path"]).name
+        message = message.replace(escape(path), escape(name)).replace(path, name)
+    # Anything else inside Gradio's upload folder (<folder>/<digest>/<name>) loses its folders too.
+    folder = str(upload_folder())
+    message = re.sub(f"(?:{re.escape(escape(folder))}|{re.escape(folder)})/[^/\\s]+/", "", message)
+    return gr.Error(message, title=err.title, print_exception=False)
+
+
+def _pieces(stream, html: bool | None = None) -> Iterator[str]:
     try:
         yield from stream
     except Exception as err:  # noqa: BLE001 - a failed generation (typed or not) is shown in the page; the app keeps serving
-        raise readable_error(err) from err
+        raise readable_error(err, html) from err
     finally:
         if stream.reply is None:
             stream.cancel()
@@ -249,9 +280,21 @@ def start_turn(message: dict, history: History) -> tuple[History, dict | None, g
     try:
         turn = user_message(message)
     except G3nError as err:
-        gr.Warning(escape(str(err)))
+        gr.Warning(escape(str(err)), title="Message")
         return history, None, gr.MultimodalTextbox()
     return [*history, turn], turn, gr.MultimodalTextbox(value=None, interactive=False, submit_btn=False, stop_btn=True)
+
+
+def unlocked_box(message: dict | None = None) -> gr.MultimodalTextbox:
+    """The textbox ready for the next message; holding `message` again (its text and attachments) when given.
+
+    A URL is never put back: Gradio would fetch it to show it.
+    """
+    value = {}
+    if message is not None:
+        box = textbox_value(message)
+        value = {"value": {**box, "files": [f for f in box["files"] if not is_http_url_like(f)]}}
+    return gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False, **value)
 
 
 def respond(
@@ -260,38 +303,36 @@ def respond(
     turn: dict | None,
     variant: Variant,
     system_prompt: str,
-    max_new_tokens: float,
-    temperature: float,
-    top_p: float,
-    top_k: float,
-    seed: float,
+    settings: Mapping[str, Any],
     progress: gr.Progress | None = None,
     session: str | None = None,
-) -> Iterator[tuple[History, History]]:
-    """Stream the reply to `turn` into the chatbot and the session's history (both outputs, every step).
+) -> Iterator[tuple[History, History, Any]]:
+    """Stream the reply to `turn` into the chatbot, the session's history and (at the end) the textbox.
 
-    On bad input the failed message is taken off the page again and the error is shown.
+    `settings` holds the settings controls' values by field name. A failed turn never locks the
+    page: whatever went wrong (bad media, two audio clips, over the context, a refused URL, a model
+    error) nothing is raised; the failed turn is taken off the page, the message is shown (naming
+    the user's file, never a server path), and the user's text and attachments are back in the
+    unlocked box for editing.
     """
     if turn is None:
-        yield history, history
+        yield history, history, unlocked_box()
         return
     try:
-        settings = settings_from_ui(max_new_tokens, temperature, top_p, top_k, seed)
-        steps = stream_turn(bench, history, turn, variant, system_prompt, settings, progress_callback(progress), session)
+        steps = stream_turn(bench, history, turn, variant, system_prompt, settings_from_ui(settings), progress_callback(progress), session)
         with contextlib.closing(steps):
             for conversation, _, _ in steps:
-                yield conversation, conversation
-    except G3nError as err:
-        yield history, history
-        raise readable_error(err) from err
-    except gr.Error:
-        yield history, history
-        raise
+                yield conversation, conversation, gr.skip()
+    except Exception as err:  # noqa: BLE001 - every failure of a turn is shown, and the chat stays usable
+        show_error(public_error(err if isinstance(err, gr.Error) else readable_error(err), [*history, turn]))
+        yield history, history, unlocked_box(turn)
+        return
+    yield gr.skip(), gr.skip(), unlocked_box()
 
 
 def finish_turn() -> gr.MultimodalTextbox:
-    """Unlock the textbox after a reply (finished, failed or stopped)."""
-    return gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)
+    """Unlock the textbox after a reply (finished, failed or stopped): `respond` already did, this is the safety net."""
+    return unlocked_box()
 
 
 def retry_turn(history: History) -> tuple[History, History, dict | None]:
@@ -319,19 +360,29 @@ def api_chat(
     history: History,
     variant: Variant,
     system_prompt: str = DEFAULT_SYSTEM_PROMPT,
-    max_new_tokens: float = 256,
-    temperature: float = 0.0,
-    top_p: float = 0.95,
-    top_k: float = 64,
-    seed: float = 0,
+    max_new_tokens: float = DEFAULTS.max_new_tokens,
+    temperature: float = DEFAULTS.temperature,
+    top_p: float = DEFAULTS.top_p,
+    top_k: float = DEFAULTS.top_k,
+    repetition_penalty: float = DEFAULTS.repetition_penalty,
+    seed: float = DEFAULTS.seed,
+    long_audio: str = DEFAULTS.long_audio,
+    video_sound: bool = DEFAULTS.video_sound,
 ) -> Iterator[tuple[str, History]]:
-    """The /chat API: the reply text (streamed), appended with the message to this session's history."""
-    settings = settings_from_ui(max_new_tokens, temperature, top_p, top_k, seed)
+    """The /chat API: the reply text (streamed), appended with the message to this session's history.
+
+    Its setting parameters are GenerationSettings' fields, in SETTING_NAMES order, with its defaults
+    (named here so that API clients see them). Refusals reach the client as the typed error's
+    plain-text message (nothing is HTML-escaped here).
+    """
     try:
+        settings = settings_from_ui(dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                                         repetition_penalty=repetition_penalty, seed=seed, long_audio=long_audio,
+                                         video_sound=video_sound))
         turn = user_message(message)
     except G3nError as err:
-        raise readable_error(err) from err
-    with contextlib.closing(stream_turn(bench, history, turn, variant, system_prompt, settings)) as steps:
+        raise readable_error(err, html=False) from err
+    with contextlib.closing(stream_turn(bench, history, turn, variant, system_prompt, settings, html=False)) as steps:
         for conversation, text, _ in steps:
             yield text, conversation
 

@@ -18,11 +18,12 @@ from evals.slice_search import AGREEMENT, front_table, run_search, search_chart
 from evals.tasks import all_tasks
 from g3n_core import G3nError, MatformerSlice
 from g3n_core.info import human_count
-from g3n_core.matformer.search import budget_from_texts, fitting_presets
-from g3n_core.sources import classify, read_config
+from g3n_core.matformer.presets import presets_for
+from g3n_core.matformer.search import budget_from_texts
 from g3n_core.variant import parse_variant_spec
 
 from .feedback import readable_error
+from .safety import allowed_model
 from .workbench import Workbench
 
 MAX_EVALS = 40
@@ -91,16 +92,16 @@ def find_best_slice(
     return "\n".join(lines), found_table(result), figure, best.slice
 
 
-def preset_keys(model: str) -> list[str]:
-    """Keys of the presets that fit `model` (the Lab's fit E4B)."""
+def preset_keys(bench: Workbench, model: str) -> list[str]:
+    """Keys of the presets that fit `model` (the Lab's fit E4B); only an allowed model is read."""
     try:
-        return [p.key for p in fitting_presets(read_config(classify(model)).text_config)]
+        return [p.key for p in presets_for(allowed_model(model, bench.model_roots))]
     except G3nError:
         return []
 
 
-def _like_choices(model: str) -> gr.Dropdown:
-    return gr.Dropdown(choices=[NO_PRESET, *preset_keys(model)], value=NO_PRESET)
+def _like_choices(bench: Workbench, model: str) -> gr.Dropdown:
+    return gr.Dropdown(choices=[NO_PRESET, *preset_keys(bench, model)], value=NO_PRESET)
 
 
 def _editor_for(editor_rows, model: str, found: MatformerSlice | None):
@@ -117,7 +118,7 @@ def render_slice_search(bench: Workbench, model: gr.Dropdown, editor: gr.Datafra
         )
         with gr.Row():
             task = gr.Dropdown(task_choices(), value=AGREEMENT, label="Task")
-            like = gr.Dropdown([NO_PRESET, *preset_keys(model.value)], value=NO_PRESET, label="Budget: as large as preset",
+            like = gr.Dropdown([NO_PRESET, *preset_keys(bench, model.value)], value=NO_PRESET, label="Budget: as large as preset",
                                allow_custom_value=True, info="a preset key, or ffn=...;skip=... of this parent")  # fmt: skip
         with gr.Row():
             max_params = gr.Textbox(label="Budget: max effective params", placeholder="e.g. 1.9B or 1e6", elem_id="slice-search-params")
@@ -132,7 +133,7 @@ def render_slice_search(bench: Workbench, model: gr.Dropdown, editor: gr.Datafra
             table = gr.Dataframe(label="Every slice evaluated (smallest first)", interactive=False, wrap=True)
             chart = gr.Plot(show_label=False)
         found = gr.State(None)
-    model.change(_like_choices, [model], [like], queue=False, api_visibility="undocumented")
+    model.change(partial(_like_choices, bench), [model], [like], queue=False, api_visibility="undocumented")
     run.click(
         partial(find_best_slice, bench, variant_for),
         [model, task, max_params, max_memory, min_speed, like, max_evals, examples],

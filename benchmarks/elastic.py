@@ -34,7 +34,7 @@ from benchmarks.report import available_memory_gb, machine, result_path, write_r
 from benchmarks.timing import median, paired_ratio, timed_generate
 from evals.measure.common import synchronize
 from g3n_core import ModelCache, load_model, parse_variant_spec
-from g3n_core.matformer.search import fitting_presets
+from g3n_core.matformer.presets import presets_for
 from g3n_core.matformer.slicing import text_model
 from g3n_core.matformer.spec import MatformerSlice
 from g3n_core.sources import classify, read_config
@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def slice_ladder(model: str) -> list[MatformerSlice]:
     """The Lab's presets when they fit the parent (E4B), else 3/4, 1/2, 1/4 widths and half width without a third of the KV-shared layers."""
     text = read_config(classify(model)).text_config
-    fitting = [preset.to_slice() for preset in fitting_presets(text)]
+    fitting = [preset.to_slice() for preset in presets_for(model)]
     if fitting:
         return fitting
     width = max(text.intermediate_size)

@@ -38,8 +38,8 @@ from g3n_core.matformer.spec import MatformerSlice
 
 from .measure import MeasureSettings, measure_latency
 from .model import EvalModel
-from .results import ResultLog, export, now, tidy
-from .runner import LOWER_IS_BETTER, Unit, _row
+from .results import ResultLog, atomic_write_text, export, now, tidy
+from .worker import LOWER_IS_BETTER, Unit, make_row, where
 from .scoring import tok_encode
 from .tasks import resolve_tasks
 
@@ -171,17 +171,18 @@ def _variant_of(parent: Variant, point: Point) -> Variant:
 def _rows(parent: Variant, point: Point, evaluated: Evaluated) -> list[list[dict]]:
     """The evals rows of one candidate: its task unit, its size unit, its decode-speed unit."""
     variant = _variant_of(parent, point)
+    at = where(variant)
     task_unit = Unit(variant, evaluated.task)
-    units = [[_row(task_unit, name, value, n=n, stderr=stderr, kind=evaluated.kind, note=evaluated.note, wall_s=evaluated.wall_s, size=len(evaluated.metrics))
+    units = [[make_row(task_unit, name, value, where=at, n=n, stderr=stderr, kind=evaluated.kind, note=evaluated.note, wall_s=evaluated.wall_s, size=len(evaluated.metrics))
               for name, value, n, stderr in evaluated.metrics]]  # fmt: skip
     size = Unit(variant, "measure:size")
     units.append([
-        _row(size, "effective_params", point.effective_params, kind="size", measure_unit="params", note=f"origin: {point.origin}", size=2),
-        _row(size, "weight_bytes_total", point.memory_bytes, kind="size", measure_unit="bytes", note="the slice on its own at the variant's dtype", size=2),
+        make_row(size, "effective_params", point.effective_params, where=at, kind="size", measure_unit="params", note=f"origin: {point.origin}", size=2),
+        make_row(size, "weight_bytes_total", point.memory_bytes, where=at, kind="size", measure_unit="bytes", note="the slice on its own at the variant's dtype", size=2),
     ])  # fmt: skip
     if point.tokens_per_s is not None:
         speed = Unit(variant, "measure:latency")
-        units.append([_row(speed, "decode_tokens_per_s_median", point.tokens_per_s, kind="latency", measure_unit="tokens/s", note="elastic, short decode", size=1)])
+        units.append([make_row(speed, "decode_tokens_per_s_median", point.tokens_per_s, where=at, kind="latency", measure_unit="tokens/s", note="elastic, short decode", size=1)])
     return units
 
 
@@ -201,10 +202,10 @@ def use_commands(parent: Variant, slc: MatformerSlice) -> dict[str, str]:
     ffn = ffn_text(slc.ffn or ())
     skip = ",".join(map(str, slc.skip))
     flags = f"--ffn {ffn}" + (f" --skip {skip}" if skip else "")
-    spec = f"ffn={ffn}" + (f";skip={skip}" if skip else "")
+    spec = f"ffn={ffn}" + (f" skip={skip}" if skip else "")  # spec tokens (a ';' would split matformer=... in two)
     return {
         "export": f"python -m g3n_core matformer slice --model {parent.model} {flags} --out ./{Path(parent.model).name}-slice",
-        "variant": f'{parent.model} matformer="{spec}"',
+        "variant": f"{parent.model} {spec}",
     }
 
 
@@ -251,8 +252,8 @@ def save_search(out: Path, parent: Variant, objective, result: SearchResult, req
         "use": use_commands(parent, result.best.slice) if result.best and result.best.origin != "parent" else None,
         "finished_at": now(),
     }
-    (out / "search.json").write_text(json.dumps(summary, indent=1, default=str))
-    (out / "run.json").write_text(json.dumps({"variants": [json.loads(_variant_of(parent, p).to_json()) for p in result.points], "tasks": [objective.log[0].task] if objective.log else [], "search": True, "updated_at": now()}, indent=1))
+    atomic_write_text(out / "search.json", json.dumps(summary, indent=1, default=str))
+    atomic_write_text(out / "run.json", json.dumps({"variants": [json.loads(_variant_of(parent, p).to_json()) for p in result.points], "tasks": [objective.log[0].task] if objective.log else [], "search": True, "updated_at": now()}, indent=1))
     charts = out / "charts"
     charts.mkdir(exist_ok=True)
     search_chart(result, objective.description).write_html(charts / "search.html", include_plotlyjs="directory", full_html=True)

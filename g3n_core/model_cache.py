@@ -6,6 +6,9 @@ copies no weights and needs no budget of its own. Later slices of a resident par
 once; evicting a parent drops its views. A slice loads on its own only when it cannot be elastic
 (int8, prepack) or when its parent would not fit the budget. Loads and views are logged
 (logger `g3n_core.model_cache`), so a run shows what was loaded.
+Before a load the variant's resident size is estimated (`g3n_core.footprint`, the figure the app
+shows before Load); a variant that could not fit even with every other model evicted is refused
+with a `ModelTooLargeError` naming what would fit, and the loader is never called.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable
 import psutil
 import torch
 
-from .info import model_info
+from .footprint import estimate_bytes, too_large_error
 from .loading import LoadedModel, Progress, load_model
 from .matformer.elastic import elastic_refusal, elastic_view, parent_key, parent_variant
 from .variant import Variant
@@ -88,7 +91,7 @@ class ModelCache:
                 if variant in self._models:
                     self._models.move_to_end(variant)
                     return self._models[variant]
-            self._make_room(self._estimate(variant))
+            self._make_room(self.check_fits(variant))
             loaded = self._loader(variant, progress)
             with self._lock:
                 self._models[variant] = loaded
@@ -114,7 +117,7 @@ class ModelCache:
         parent = self._resident_parent(variant)
         if parent is None:
             wanted = parent_variant(variant)
-            if self._estimate(wanted) > self.budget_bytes >= self._estimate(variant):
+            if not self.fits(wanted):  # the slice alone may fit (else its own load is refused, naming what would)
                 log.info("%s loads on its own: its parent %s would not fit the budget", variant.name, wanted.name)
                 report(0.0, f"the parent {wanted.name} would not fit the memory budget; loading the slice on its own")
                 return None
@@ -142,11 +145,24 @@ class ModelCache:
         for view in [v for v, loaded in self._views.items() if loaded.extras["elastic_parent"].variant == parent]:
             del self._views[view]
 
-    def _estimate(self, variant: Variant) -> int:
+    def estimate(self, variant: Variant) -> int:
+        """Estimated resident bytes of `variant` once loaded (0 when it cannot be sized: the load then says why)."""
         try:
-            return model_info(variant).total_bytes
-        except Exception:  # noqa: BLE001 - an estimate only; the load itself reports real problems
+            return estimate_bytes(variant)
+        except Exception as err:  # noqa: BLE001 - an estimate only; the load itself reports real problems
+            log.debug("no size estimate for %s: %s", variant.name, err)
             return 0
+
+    def fits(self, variant: Variant) -> bool:
+        """True when `variant` could be loaded under the budget (after evicting every other model)."""
+        return self.estimate(variant) <= self.budget_bytes
+
+    def check_fits(self, variant: Variant) -> int:
+        """The estimate of `variant`; a ModelTooLargeError (naming what would fit) when it is over the whole budget."""
+        needed = self.estimate(variant)
+        if needed > self.budget_bytes:
+            raise too_large_error(variant, needed, self.budget_bytes)
+        return needed
 
     def _make_room(self, needed: int) -> None:
         while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from g3n_core import GenerationSettings, MediaPolicy, chat
+from g3n_core import GenerationSettings, MediaPolicy, chat, stream_chat
 from g3n_core.errors import (
     ContextOverflowError,
     CorruptMediaError,
@@ -15,6 +15,7 @@ from g3n_core.errors import (
     SettingsError,
     UnsupportedMediaError,
 )
+from g3n_core.generation import settings_from_values
 from g3n_core.prompt import prepare_prompt
 
 SHORT = GenerationSettings(max_new_tokens=3)
@@ -83,9 +84,24 @@ def test_more_video_frames_than_fit_the_context(tiny, media):
     _answers_next(tiny)
 
 
-def test_prompt_plus_new_tokens_over_context(tiny):
-    with pytest.raises(ContextOverflowError, match="max_new_tokens"):
-        chat(tiny, "hi", GenerationSettings(max_new_tokens=tiny.context_length))
+def test_new_tokens_over_the_context_are_clamped_with_a_note(tiny):
+    stream = stream_chat(tiny, "hi", GenerationSettings(max_new_tokens=tiny.context_length))
+    fits = tiny.context_length - stream.prepared.prompt_tokens
+    assert stream.settings.max_new_tokens == fits and stream.prepared.max_new_tokens == fits
+    stream.cancel()
+    reply = stream.result()
+    assert f"max new tokens lowered from {tiny.context_length} to {fits}" in reply.warnings[0]
+    with pytest.raises(ContextOverflowError, match="max_new_tokens"):  # without clamping (evals), still refused
+        prepare_prompt(tiny, "hi", tiny.context_length)
+    with pytest.raises(ContextOverflowError, match="plus 1 new token,"):  # a prompt that leaves no room at all
+        chat(tiny, "word " * tiny.context_length, SHORT)
+    _answers_next(tiny)
+
+
+@pytest.mark.parametrize("text", ["bad \ud800 end", "x\udcff"])  # the second: invalid UTF-8 bytes as Python decodes argv
+def test_text_that_is_not_valid_unicode_is_a_typed_error(tiny, text):
+    with pytest.raises(MessageError, match="not valid Unicode"):
+        chat(tiny, text, SHORT)
     _answers_next(tiny)
 
 
@@ -126,11 +142,43 @@ def test_paths_outside_allowed_roots_are_refused(tiny, media, tmp_path):
 
 @pytest.mark.parametrize(
     "settings",
-    [dict(max_new_tokens=0), dict(temperature=0.0), dict(top_p=1.5), dict(top_k=-1), dict(repetition_penalty=0)],
-)
+    [
+        dict(max_new_tokens=0), dict(temperature=-0.1), dict(do_sample=True, temperature=0.0), dict(top_p=1.5), dict(top_k=-1),
+        dict(repetition_penalty=0),
+        # not finite, or not the type the setting is: refused, never read as something else (NaN is not greedy)
+        dict(temperature=float("nan")), dict(temperature=float("inf")), dict(top_p=float("nan")), dict(repetition_penalty=float("-inf")),
+        dict(max_new_tokens=2.5), dict(max_new_tokens=True), dict(top_k="64"), dict(temperature="0.7"), dict(seed=-1),
+        dict(seed=2**70), dict(do_sample="yes"), dict(top_k=None),
+    ],
+)  # fmt: skip
 def test_bad_generation_settings(settings):
-    with pytest.raises(SettingsError):
+    with pytest.raises(SettingsError, match=next(iter(settings))):
         GenerationSettings(**settings)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "wrong"),
+    [((4, float("nan"), 0.9, 64, 0), "temperature"), ((4, 0, 0.9, 64.5, 0), "top_k"), ((float("inf"), 0, 1, 1, 0), "max_new_tokens"),
+     (("4", 0, 1, 1, 0), "max_new_tokens"), ((4, 0, 1, 1, float("nan")), "seed")],
+)  # fmt: skip
+def test_loosely_typed_settings_are_refused_not_coerced(numbers, wrong):
+    with pytest.raises(SettingsError, match=wrong):
+        settings_from_values(dict(zip(("max_new_tokens", "temperature", "top_p", "top_k", "seed"), numbers)))
+
+
+def test_slider_numbers_become_settings():
+    greedy = settings_from_values(dict(max_new_tokens=64.0, temperature=0.0, top_p=0.95, top_k=64.0, seed=3.0))
+    assert greedy == GenerationSettings(max_new_tokens=64, do_sample=False, top_p=0.95, top_k=64, seed=3)
+    sampled = settings_from_values(dict(max_new_tokens=8, temperature=0.7, top_p=0.9, top_k=0, seed=0))
+    assert sampled.do_sample and sampled.temperature == 0.7
+
+
+@pytest.mark.parametrize("text", ["lone \ud800 high", "lone \udfff low"])
+def test_lone_surrogates_are_a_message_error(tiny, text):
+    for messages in (text, _user({"type": "text", "text": text})):
+        with pytest.raises(MessageError, match="not valid Unicode"):
+            chat(tiny, messages, SHORT)
+    _answers_next(tiny)
 
 
 FORGERIES = [

@@ -1,7 +1,8 @@
 """Task registry: built-in offline suites and standard benchmarks, by name or by suite.
 
-`resolve_tasks(["builtin", "arc_easy"])` expands suite names ("builtin", "standard", "all") into
-their tasks; `builtin_mc:dev` / `builtin_mc:test` are the deterministic halves of a task (`splits`). Standard benchmarks read the hub, or local copies under `data_dir`.
+`resolve_tasks(["builtin", "arc_easy"])` expands suite names ("builtin", "media", "standard", "all") into
+their tasks. `media` holds the built-in long-speech and video tasks (minutes per variant on 2 cores).
+`builtin_mc:dev` / `builtin_mc:test` are the deterministic halves of a task (`splits`). Standard benchmarks read the hub, or local copies under `data_dir`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .splits import SPLITS as SPLIT_NAMES
 from .splits import split_task
 from .standard import standard_tasks
 
-SUITES = ("builtin", "standard", "all")
+SUITES = ("builtin", "media", "standard", "all")
 
 
 def all_tasks(data_dir: str | Path | None = None) -> dict[str, Task]:
@@ -36,7 +37,7 @@ def resolve_tasks(names: list[str], data_dir: str | Path | None = None) -> list[
             chosen[name] = split_task(known[base], split)
         elif name == "all":
             chosen.update(known)
-        elif name in ("builtin", "standard"):
+        elif name in SUITES:
             chosen.update({n: t for n, t in known.items() if t.suite == name})
         elif name in known:
             chosen[name] = known[name]

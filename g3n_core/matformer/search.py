@@ -36,9 +36,8 @@ from dataclasses import dataclass, field
 from ..errors import SliceError
 from ..sources import classify, read_config
 from ..variant import Variant
-from transformers import Gemma3nTextConfig
 
-from .presets import LabPreset, lab_presets
+from .presets import presets_for
 from .sizes import variant_size
 from .slicing import plan_slice
 from .spec import MatformerSlice
@@ -181,18 +180,6 @@ class State:
         return cls(tuple(widths), frozenset(slc.skip))
 
 
-def fitting_presets(parent: Gemma3nTextConfig) -> list[LabPreset]:
-    """The published presets that fit a parent (the Lab's 16 fit E4B): the seeds and widths of a search."""
-    found = []
-    for preset in lab_presets():
-        try:
-            plan_slice(parent, preset.to_slice())
-        except SliceError:
-            continue
-        found.append(preset)
-    return found
-
-
 class SliceSpace:
     """The slices of one parent the search may visit, and their sizes."""
 
@@ -211,7 +198,7 @@ class SliceSpace:
             raise SliceError(f"allowed widths {bad} are not between 1 and the parent's {max(self.parent_widths)}")
 
     def _default_widths(self) -> set[int]:
-        used = {w for preset in fitting_presets(self.text) for w in preset.ffn}
+        used = {w for preset in presets_for(self.variant.model) for w in preset.ffn}
         if used:
             return used | set(self.parent_widths)
         return {max(1, round(w * f)) for w in self.parent_widths for f in FRACTIONS}
@@ -301,7 +288,7 @@ Progress = Callable[[int, int, str], None]  # (evaluations done, at most, what)
 
 def preset_seeds(space: SliceSpace) -> list[MatformerSlice]:
     """The presets that fit the parent, but the full model (the parent itself)."""
-    slices = [preset.to_slice() for preset in fitting_presets(space.text)]
+    slices = [preset.to_slice() for preset in presets_for(space.variant.model)]
     return [slc for slc in slices if State.of(slc, space.parent_widths) != State(space.parent_widths)]
 
 
