@@ -9,7 +9,7 @@ import pytest
 import torch
 from matformer_cases import GREEDY_TOKENS, SLICES, CountingLoader, greedy, logits, prompts
 
-from g3n_core import GenerationSettings, ModelCache, Variant, chat, load_model
+from g3n_core import GenerationSettings, ModelCache, ModelTooLargeError, Variant, chat, load_model
 from g3n_core.matformer.elastic import elastic_refusal, elastic_view, is_elastic, parent_variant
 from g3n_core.matformer.export import export_slice
 
@@ -163,11 +163,14 @@ def test_slices_that_cannot_be_elastic_load_on_their_own():
 def test_a_slice_whose_parent_exceeds_the_budget_loads_on_its_own():
     slc = Variant(towers=(), matformer=SLICES["preset-like"])
     probe = ModelCache()
-    parent_bytes, slice_bytes = probe._estimate(parent_variant(slc)), probe._estimate(slc)
+    parent_bytes, slice_bytes = probe.estimate(parent_variant(slc)), probe.estimate(slc)
     assert slice_bytes < parent_bytes
     loader = CountingLoader()
     cache = ModelCache(budget_bytes=(parent_bytes + slice_bytes) // 2, loader=loader)
     assert not is_elastic(cache.get(slc)) and loader.loads == [slc]
+    with pytest.raises(ModelTooLargeError):  # neither fits: refused for the slice itself, nothing loaded
+        ModelCache(budget_bytes=slice_bytes // 2, loader=loader).get(slc)
+    assert loader.loads == [slc]
 
 
 def test_a_slice_with_its_own_sparsity_shares_the_parent_and_keeps_the_parent_setting():
