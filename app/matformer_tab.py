@@ -29,6 +29,7 @@ from .compare import add_variant, variant_label
 from .export_zip import zip_link
 from .feedback import progress_callback, show_error
 from .safety import allowed_model
+from .slice_search import render_slice_search
 from .workbench import Workbench
 
 EDITOR_COLUMNS = ["layer", "attn", "kv", "parent", "width", "skip"]
@@ -320,3 +321,4 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
     to_compare.click(partial(send_to_compare, bench), [model, current, compare_variants, compare_picker], [compare_variants, compare_picker, note], **ui)
     export.click(partial(export_checkpoint, bench), [model, current], [note], concurrency_id="export", api_name="matformer_export",
                  concurrency_limit=1, api_visibility="undocumented")
+    render_slice_search(bench, model, editor, lambda parent: slice_variant(bench, parent, MatformerSlice()), editor_rows)

@@ -116,9 +116,11 @@ def model_status(loaded: LoadedModel) -> str:
     variant = loaded.variant
     towers = ", ".join(t for t, on in (("vision", loaded.has_vision), ("audio", loaded.has_audio)) if on) or "text only"
     params = sum(p.numel() for p in loaded.model.parameters())
+    parent = loaded.extras.get("elastic_parent")
+    memory = f"elastic slice of the loaded `{parent.variant.name}` (its weights, none of its own)" if parent else f"{human_bytes(loaded.weight_bytes())} in memory"
     return (
         f"**Model:** `{variant.name}` on {variant.device} · {human_count(params)} parameters · "
-        f"{human_bytes(loaded.weight_bytes())} in memory · towers: {towers} · context {loaded.context_length} tokens"
+        f"{memory} · towers: {towers} · context {loaded.context_length} tokens"
     )
 
 
@@ -155,6 +157,23 @@ def load_from_panel(bench: Workbench, values: Mapping[str, Any], progress: gr.Pr
 def panel_estimate(bench: Workbench, names: list[str], *values) -> tuple[str, gr.Button]:
     """The panel's size estimate before Load, and Load disabled when the variant cannot fit (or has a bad value)."""
     return estimate_update(bench, lambda: variant_from_panel(bench, dict(zip(names, values))))
+
+
+def apply_slice_at_once(bench: Workbench, values: Mapping[str, Any]) -> tuple:
+    """A slice chosen while its parent is loaded runs at once (an elastic view: nothing loads); else Load does it.
+
+    Returns what Load returns: (variant, status, banner, size table, note beside Load).
+    """
+    try:
+        variant = variant_from_panel(bench, values)
+    except G3nError as err:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), show_error(err)
+    if not bench.cache.ready(variant):
+        note = f"`{escape(variant.name)}` needs a load: press **Load** (a slice applies at once only while its parent is loaded)."
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), note
+    loaded = bench.cache.get(variant)
+    note = f"✅ `{escape(variant.name)}` runs now, served from the loaded parent's weights (nothing loaded); the chat now runs it."
+    return variant, model_status(loaded), weights_banner(loaded, []), size_table(loaded), note
 
 
 def describe_session(bench: Workbench, variant: Variant) -> tuple[str, str, pd.DataFrame]:
@@ -198,6 +217,12 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
     def load_variant(progress=gr.Progress(), *values):  # progress first: Gradio hands it only to parameters before *values
         return load_from_panel(bench, dict(zip(names, values)), progress)
 
+    def apply_slice(*values):
+        return apply_slice_at_once(bench, dict(zip(names, values)))
+
+    # a slice of the loaded parent applies without Load (picked from the list, or typed and submitted)
+    controls["matformer"].input(apply_slice, [controls[name] for name in names], [variant_state, status, banner, table, load_note],
+                                api_visibility="undocumented")
     controls["model"].change(partial(follow_model, bench, default.device), [controls["model"]], [controls["dtype"], controls["matformer"]],
                              queue=False, api_visibility="undocumented")
     # The estimate follows every knob before anything loads: one listener, the latest change only, so a slow

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # GPU check: decode, prefill and memory benchmarks of e2b-shape and e4b-shape on one NVIDIA GPU,
-# across eager / sdpa / flex_attention, static cache and compile, in at most 8 minutes.
+# across eager / sdpa / flex_attention, static cache and compile, and the 16 MatFormer Lab presets served
+# elastically from one e4b-shape, in at most 9 minutes.
 #
 #   bash benchmarks/gpu_check.sh [OUT_DIR]        # default: $OUT, else results/gpu
 #
-# Every step has its own time limit (they add up to 470 s), so a slow or failing step is logged and
+# Every step has its own time limit (they add up to 530 s), so a slow or failing step is logged and
 # the next one still runs. JSON results and log.txt land in OUT_DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,4 +40,7 @@ step 110 benchmarks.decode --model e4b-shape --rounds 2 --new-tokens 64 --no-mem
   --variants "attn=eager" "attn=flex_attention" "kv_cache=static"
 step 40 benchmarks.prefill --model e4b-shape --lengths 512 2048 --rounds 3 --variants "attn=eager" "attn=flex_attention"
 step 40 benchmarks.memory --model e4b-shape --variants "ple=mmap"
+# Elastic MatFormer: switch through the 16 Lab presets on e4b-shape, every one a view of the loaded
+# parent: GPU memory after each (flat), first-use and switch times (docs/matformer.md).
+step 60 benchmarks.elastic --model e4b-shape --features "" --no-standalone
 ls -l "$OUT_DIR"

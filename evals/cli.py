@@ -75,13 +75,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .engines import make_engine
     from .measure import MeasureSettings
     from .report import comparison_table
-    from .runner import run
+    from .runner import RUN_LOG, run
 
     if args.threads:
         torch.set_num_threads(args.threads)
     variants = read_variants(args.variants)
     measures = [m for m in (args.measure or "").split(",") if m]
     settings = MeasureSettings(prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, repeats=args.repeats, kv_context=args.kv_context)
+    run_log = Path(args.out) / RUN_LOG
+    seen = run_log.stat().st_size if run_log.is_file() else 0
     engine = make_engine(args.engine, dataclass_from_args(RaySettings, args))
     bar, update = _progress_bar()
     try:
@@ -90,6 +92,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(comparison_table(frame).T.to_string())
+    if run_log.is_file():  # what was loaded (N slices of one parent: one load, N elastic views)
+        with open(run_log, encoding="utf-8") as file:
+            file.seek(seen)
+            for line in file.read().splitlines():
+                print(f"model cache: {line.split(' ', 1)[-1]}")
     print(f"results: {Path(args.out) / 'results.csv'} ({len(frame)} rows); the verdict: python -m evals report {args.out}")
     errors = frame[frame["status"] == "error"]
     for _, row in errors.iterrows():

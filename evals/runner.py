@@ -12,7 +12,9 @@ seeded: two runs give the same accuracy numbers.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -30,6 +32,25 @@ from .tasks import Task, resolve_tasks
 from .worker import AnyVariant, Unit, UnitResult
 
 Progress = Callable[[float, str], None]  # (fraction of the whole run, message)
+
+RUN_LOG = "run.log"  # what the model cache loaded and served during runs (elastic slices show as views)
+
+
+@contextlib.contextmanager
+def logging_loads(out_dir: Path):
+    """Append the model cache's load / elastic-view messages to the run folder's run.log while running."""
+    handler = logging.FileHandler(out_dir / RUN_LOG, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    logger = logging.getLogger("g3n_core.model_cache")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
 
 
 class Runner:
@@ -90,7 +111,8 @@ class Runner:
 
         if not pending and units:
             self.progress(1.0, units[-1].label)
-        self.engine.run(pending, self.settings, self.record, report)
+        with logging_loads(self.out_dir):
+            self.engine.run(pending, self.settings, self.record, report)
         frame = tidy(self.log.rows())
         export(frame, self.out_dir)
         return frame

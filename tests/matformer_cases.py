@@ -15,7 +15,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from g3n_core import MatformerSlice, Variant, load_model
 from g3n_core.prompt import prepare_prompt
+
+# tiny: 15 layers L L L L G x3; layers 3 (local) and 4 (global) store K/V that the shared layers 5-14 reuse;
+# activation sparsity 0.95 on layers 0-4; FFN 512 everywhere.
+SLICES = {
+    "ffn-only": MatformerSlice(ffn=(128, 512, 256, 64, 500, 384, 1, 512, 200, 256, 512, 100, 256, 300, 17)),
+    "skip-only": MatformerSlice(skip=(1, 2, 7, 11)),
+    "ffn-and-skip": MatformerSlice(ffn=(300, 512, 100, 256, 64, 512, 128, 256, 400, 32, 512, 256), skip=(2, 6, 13)),
+    # E4B -> E2B in miniature: drop the first block of KV-shared layers, halve every FFN
+    "preset-like": MatformerSlice(ffn=(256,) * 10, skip=(5, 6, 7, 8, 9), preset=None),
+}
+
+GREEDY_TOKENS = 10  # new tokens compared between a slice and its reference
 
 
 def prompts(loaded, media) -> dict[str, dict[str, torch.Tensor]]:
@@ -27,6 +40,24 @@ def prompts(loaded, media) -> dict[str, dict[str, torch.Tensor]]:
         name: prepare_prompt(loaded, [{"role": "user", "content": content}], 4).inputs
         for name, content in (("text", [{"type": "text", "text": text}]), ("image", image), ("audio", audio))
     }
+
+
+def greedy(model, inputs: dict[str, torch.Tensor], n: int = GREEDY_TOKENS) -> torch.Tensor:
+    """n greedy new tokens (no early stop)."""
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False)
+    return out[0, inputs["input_ids"].shape[1] :]
+
+
+class CountingLoader:
+    """load_model, remembering every variant it was asked to load."""
+
+    def __init__(self):
+        self.loads: list[Variant] = []
+
+    def __call__(self, variant, progress=None):
+        self.loads.append(variant)
+        return load_model(variant, progress)
 
 
 def logits(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -236,6 +236,22 @@ def test_matformer_tab_shows_a_lab_preset_for_e4b(page):
     assert "30 of 35 layers" in summary and "MMLU 50.9" in summary
 
 
+def test_matformer_tab_finds_the_best_slice_under_a_budget(page):
+    page.get_by_role("tab", name="🪆 MatFormer").click()
+    page.get_by_text("Find the best slice under a budget").click()
+    page.locator("#slice-search-params textarea, #slice-search-params input").first.fill("many")
+    page.locator("#slice-search-run").click()
+    page.get_by_text("cannot read").first.wait_for(timeout=60_000)  # a bad budget: a clear message, then a good run
+    page.locator("#slice-search-params textarea, #slice-search-params input").first.fill("1.7M")  # tiny: 1.76M effective; one block a width narrower fits
+    _set_number(page, "slice-search-evals", 3)
+    _set_number(page, "slice-search-examples", 1)
+    page.locator("#slice-search-run").click()
+    page.locator("#slice-search-summary").get_by_text("Best under the budget").wait_for(timeout=240_000)
+    time.sleep(1)
+    page.screenshot(path=str(SHOTS / "slice-search.png"), full_page=True)
+    assert "matformer slice --model tiny" in page.locator("#slice-search-summary").inner_text()
+
+
 def test_a_model_too_large_shows_its_estimate_and_cannot_be_loaded(page):
     from playwright.sync_api import expect
 

@@ -6,24 +6,13 @@ import copy
 
 import pytest
 import torch
-from matformer_cases import logits, prompts, run_as_sliced, widths_by_parent_layer
+from matformer_cases import SLICES, logits, prompts, run_as_sliced, widths_by_parent_layer
 from transformers import Gemma3nForCausalLM, Gemma3nForConditionalGeneration
 
 from g3n_core import MatformerSlice, Variant, load_model
 from g3n_core.info import count_components, model_info
 from g3n_core.matformer.slicing import slice_model, text_model
 from g3n_core.prompt import prepare_prompt
-
-# tiny: 15 layers L L L L G x3; layers 3 (local) and 4 (global) store K/V that the shared layers 5-14 reuse;
-# activation sparsity 0.95 on layers 0-4; FFN 512 everywhere.
-SLICES = {
-    "ffn-only": MatformerSlice(ffn=(128, 512, 256, 64, 500, 384, 1, 512, 200, 256, 512, 100, 256, 300, 17)),
-    "skip-only": MatformerSlice(skip=(1, 2, 7, 11)),
-    "ffn-and-skip": MatformerSlice(ffn=(300, 512, 100, 256, 64, 512, 128, 256, 400, 32, 512, 256), skip=(2, 6, 13)),
-    # E4B -> E2B in miniature: drop the first block of KV-shared layers, halve every FFN
-    "preset-like": MatformerSlice(ffn=(256,) * 10, skip=(5, 6, 7, 8, 9), preset=None),
-}
-
 
 @pytest.fixture(scope="module")
 def inputs(tiny, media):

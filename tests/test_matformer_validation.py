@@ -97,6 +97,8 @@ def test_rules_and_their_errors():
     assert rule.ffn == (256, 256, 256, 512, 512, 256, 256, 256, 256, 256, 256, 256, 256)
     assert parse_slice("ffn=256,3-4:512;skip=6-7", 15) == rule
     assert parse_variant_spec("tiny ffn=256,3-4:512 skip=6-7").matformer == rule
+    with pytest.raises(VariantError, match="not both"):  # ';' splits spec tokens: the skip is refused, never dropped
+        parse_variant_spec("tiny matformer=ffn=256,3-4:512;skip=6-7")
     assert parse_slice("ffn=256*13;skip=6-7").ffn == (256,) * 13
     with pytest.raises(SliceError, match="needs the parent's layer count"):
         parse_slice("ffn=256")

@@ -6,7 +6,9 @@ On the CPU it is the process's resident set size, sampled every few milliseconds
 (`peak_memory_bytes` is the rise over the start of the window, `peak_rss_bytes` the absolute peak);
 on a GPU it is the caching allocator's peak (`torch.cuda.max_memory_allocated`). The KV cache is
 measured, not estimated: the bytes held by the DynamicCache after that prefill (sliding-window
-layers keep only their window; KV-shared layers hold nothing of their own).
+layers keep only their window; KV-shared layers hold nothing of their own). A MatFormer slice is
+measured as the model cache serves it: its parent loads in the window and the slice is an elastic
+view of it, so its peak is the parent's (export the slice to measure it on its own).
 """
 
 from __future__ import annotations
@@ -79,6 +81,13 @@ def kv_cache_bytes(loaded, context: int) -> int:
     return _cache_bytes(out.cache)
 
 
+def _loaded_note(loaded) -> str:
+    parent = loaded.extras.get("elastic_parent")
+    if parent is None:
+        return "parameters and buffers as loaded"
+    return f"the slice's tensors: views of its loaded parent {parent.variant.name} ({parent.weight_bytes()} bytes resident), no copies"
+
+
 def measure_memory(variant, cache, settings: MeasureSettings | None = None) -> list[Measurement]:
     """Weight bytes, peak memory of load + a `kv_context` prefill, and KV-cache bytes, for a variant."""
     settings = settings or MeasureSettings()
@@ -103,7 +112,7 @@ def measure_memory(variant, cache, settings: MeasureSettings | None = None) -> l
         rows.append(Measurement("peak_memory_bytes", float(peak_rss - sampler.start_rss), "bytes", f"rise of process RSS over {window}"))
     rows += [
         Measurement("peak_rss_bytes", float(peak_rss), "bytes", f"process RSS peak over {window}"),
-        Measurement("weight_bytes_loaded", float(loaded.weight_bytes()), "bytes", "parameters and buffers as loaded"),
+        Measurement("weight_bytes_loaded", float(loaded.weight_bytes()), "bytes", _loaded_note(loaded)),
         Measurement("kv_cache_bytes", float(kv), "bytes", f"DynamicCache after a {context}-token prefill"),
     ]
     return rows

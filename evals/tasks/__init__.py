@@ -1,7 +1,8 @@
 """Task registry: built-in offline suites and standard benchmarks, by name or by suite.
 
 `resolve_tasks(["builtin", "arc_easy"])` expands suite names ("builtin", "media", "standard", "all") into
-their tasks. `media` holds the built-in long-speech and video tasks (minutes per variant on 2 cores). Standard benchmarks read the hub, or local copies under `data_dir`.
+their tasks. `media` holds the built-in long-speech and video tasks (minutes per variant on 2 cores).
+`builtin_mc:dev` / `builtin_mc:test` are the deterministic halves of a task (`splits`). Standard benchmarks read the hub, or local copies under `data_dir`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from .base import MetricValue, Task, TaskResult
 from .builtin import builtin_tasks
 from .generation import GenerationTask
 from .multiple_choice import MultipleChoiceTask
+from .splits import SPLITS as SPLIT_NAMES
+from .splits import split_task
 from .standard import standard_tasks
 
 SUITES = ("builtin", "media", "standard", "all")
@@ -29,14 +32,19 @@ def resolve_tasks(names: list[str], data_dir: str | Path | None = None) -> list[
     known = all_tasks(data_dir)
     chosen: dict[str, Task] = {}
     for name in names:
-        if name == "all":
+        base, _, split = name.partition(":")
+        if split and base in known:  # NAME:dev / NAME:test, the halves of evals.tasks.splits
+            chosen[name] = split_task(known[base], split)
+        elif name == "all":
             chosen.update(known)
         elif name in SUITES:
             chosen.update({n: t for n, t in known.items() if t.suite == name})
         elif name in known:
             chosen[name] = known[name]
         else:
-            raise EvalError(f"unknown task {name!r}; tasks are {', '.join(known)}; suites are {', '.join(SUITES)}")
+            raise EvalError(
+                f"unknown task {name!r}; tasks are {', '.join(known)} (NAME:{'/NAME:'.join(SPLIT_NAMES)} for a half); suites are {', '.join(SUITES)}"
+            )
     return list(chosen.values())
 
 

@@ -1,5 +1,5 @@
-"""`python -m g3n_core matformer presets|size|slice`: list presets with their sizes, size a custom slice,
-export a slice as a checkpoint."""
+"""`python -m g3n_core matformer presets|size|slice|search`: list presets with their sizes, size a custom
+slice, export a slice as a checkpoint, find the best slice under a budget."""
 
 from __future__ import annotations
 
@@ -136,6 +136,58 @@ def _slice(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- search --------------------------------------------------------------------------------------------
+
+def search_budget(args: argparse.Namespace):
+    """The Budget the search flags describe (--budget-like sets the effective parameters of a preset or slice)."""
+    from .search import budget_from_texts
+
+    return budget_from_texts(args.model, args.max_effective_params, args.max_memory, args.min_tokens_per_s, args.budget_like)
+
+
+def _search(args: argparse.Namespace) -> int:
+    # The one command that composes the model layer with the evaluation bench (tasks, dev splits,
+    # results folders); imported here, when it runs, so g3n_core never imports evals otherwise.
+    from tqdm import tqdm
+
+    from evals.slice_search import front_table, run_search
+
+    from ..variant import parse_variant_spec
+
+    parent = parse_variant_spec(f"{args.model} {args.fields or ''} dtype={_dtype(args)}")
+    budget = search_budget(args)
+    seeds = [parse_variant_spec(f"{args.model} matformer={s}").matformer for s in [*(args.seed or []), *([args.budget_like] if args.budget_like else [])]]
+    widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else None
+    bar = tqdm(total=args.max_evals, unit="eval", desc="matformer search")
+
+    def progress(done: int, total: int, what: str) -> None:
+        bar.n = done
+        bar.set_postfix_str(what[-60:], refresh=True)
+
+    try:
+        result, summary = run_search(parent, args.task, budget, args.out, max_evals=args.max_evals, limit=args.limit, widths=widths,
+                                     block_size=args.block_size, seeds=seeds, measure_speed=not args.no_speed, progress=progress)  # fmt: skip
+    finally:
+        bar.close()
+    print(f"searched {result.evaluations} slices of {parent.name} on {summary['objective']}; budget: {budget.describe()}")
+    print(f"{'slice':<16} {'origin':<7} {'score':>8} {'effective':>10} {'GiB':>7} {'tok/s':>7}  flags")
+    for row in front_table(result):
+        flags = " ".join(f for f, on in (("in-budget", row["under_budget"]), ("front", row["front"]), ("pareto", row["pareto"]), ("BEST", row["best"])) if on)
+        speed = f"{row['tokens_per_s']:7.1f}" if row["tokens_per_s"] is not None else "      -"
+        print(f"{row['slice']:<16} {row['origin']:<7} {row['score']:>8.4f} {_gb(row['effective_params']):>10} {row['memory_bytes'] / 2**30:>7.3f} {speed}  {flags}")
+    print("path: " + " | ".join(result.path))
+    if result.best is None:
+        print("no evaluated slice meets the budget: raise --max-evals or loosen the budget", file=sys.stderr)
+        return 1
+    best = result.best
+    print(f"best under the budget: {best.slice.label} ({best.origin}), score {best.score:.4f}, {_gb(best.effective_params)} effective params")
+    if summary.get("use"):
+        print(f"  export: {summary['use']['export']}")
+        print(f"  run:    {summary['use']['variant']}")
+    print(f"results: {args.out} (search.json, results.csv, charts/search.html; `python -m evals report {args.out}`)")
+    return 0
+
+
 def register(sub) -> None:
     """Add the `matformer` command group to the CLI."""
     parser = sub.add_parser("matformer", help="MatFormer Mix-n-Match: preset sizes, custom slice sizes, slice export")
@@ -156,3 +208,21 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="new (or empty) folder for the checkpoint")
     p.add_argument("--chunk-mib", type=float, default=64, help="largest piece of a tensor held in memory while writing (MiB)")
     p.set_defaults(handler=_slice)
+
+    p = group.add_parser("search", help="find the best slice under a budget, measured elastically on a task's dev split")
+    p.add_argument("--model", required=True, help="the parent: tiny, mini, e4b-shape, google/gemma-3n-E4B-it, a folder, ...")
+    p.add_argument("--task", required=True, help="an evals task (builtin_mc, builtin_short_answer, ...; its dev half is used) or 'agreement' (synthetic: agreement with the parent)")
+    p.add_argument("--max-effective-params", default=None, help="budget: effective parameters, e.g. 1.9e9 or 1.9B")
+    p.add_argument("--max-memory", default=None, help="budget: bytes of the slice's weights on its own, e.g. 4GiB")
+    p.add_argument("--min-tokens-per-s", type=float, default=None, help="budget: decode tokens/s (measured on this machine)")
+    p.add_argument("--budget-like", default=None, help="budget: the effective parameters of this preset or slice (e.g. E2B), which is also a seed")
+    p.add_argument("--max-evals", type=int, default=40, help="at most this many slices evaluated (seeds included)")
+    p.add_argument("--limit", type=int, default=None, help="first N dev examples per evaluation")
+    p.add_argument("--widths", default=None, help="allowed FFN widths, comma-separated (default: the presets' widths, else 1/4..1 of each layer's)")
+    p.add_argument("--block-size", type=int, default=None, help="layers per block of the block-level moves (default: one attention period)")
+    p.add_argument("--seed", action="append", help="an extra starting slice (a preset or ffn=...;skip=...); repeatable")
+    p.add_argument("--fields", default=None, help="other Variant fields of the parent, e.g. 'towers=text attn=eager'")
+    p.add_argument("--dtype", default=None, help="the parent's dtype (default: bfloat16; float32 for tiny)")
+    p.add_argument("--no-speed", action="store_true", help="skip the short decode per slice (no tokens/s column)")
+    p.add_argument("--out", default="runs/matformer-search", help="results folder (search.json, results.csv, charts/)")
+    p.set_defaults(handler=_search)

@@ -51,6 +51,14 @@ def _sized(model: str, slc: MatformerSlice | None, dtype: str) -> dict:
     }
 
 
+def variant_size(model: str, slc: MatformerSlice | None, dtype: str, towers: tuple[str, ...]) -> tuple[int, int]:
+    """(effective parameters, bytes of the weights) of `model` cut to `slc` with only `towers` loaded."""
+    sized = _sized(model, slc, dtype)
+    kept = {*TEXT_COMPONENTS, *(f"{tower}_tower" for tower in towers)}
+    params = sum(count for name, count in sized["params"].items() if name in kept)
+    return sized["effective_params"], params * torch.empty(0, dtype=DTYPES[dtype]).element_size()
+
+
 def ffn_profile(model: str, slc: MatformerSlice | None) -> list[dict]:
     """One row per parent layer: attention type, KV role, parent and sliced FFN width (0 when skipped), new index."""
     parent = read_config(classify(model)).text_config
