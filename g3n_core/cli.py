@@ -24,13 +24,13 @@ def default_device() -> str:
 
 
 def default_dtype(model: str, device: str) -> str:
-    """float32 for tiny on the CPU (exact and fast enough); bfloat16 for real sizes and on GPUs."""
-    return "float32" if model == "tiny" and device == "cpu" else "bfloat16"
+    """float32 for the built-in mini and tiny on the CPU (exact and fast enough); bfloat16 for real sizes and on GPUs."""
+    return "float32" if model in ("mini", "tiny") and device == "cpu" else "bfloat16"
 
 
 def add_variant_args(parser: argparse.ArgumentParser, towers: bool = True) -> None:
     """The Variant knobs shared by every command that runs a model."""
-    parser.add_argument("--model", default="tiny", help="tiny, e2b-shape, e4b-shape, a hub id (google/gemma-3n-E2B-it) or a folder")
+    parser.add_argument("--model", default="tiny", help="mini, tiny, e2b-shape, e4b-shape, a hub id (google/gemma-3n-E2B-it) or a folder")
     parser.add_argument("--attn", default="sdpa", help="eager, sdpa, flex_attention (CUDA) or flash_attention_2 (CUDA)")
     parser.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: float32 for tiny on CPU, else bfloat16)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
