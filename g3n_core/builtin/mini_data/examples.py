@@ -61,6 +61,12 @@ class TextExamples:
         self.items = [i for i in training_items()]
         self.fewshot = list(fewshot_items())
         self.facts = [(i.question, i.answer, i.family) for i in self.items] + [(q, a, "alphabet") for q, a in alphabet_items()]
+        self.by_family: dict[str, list[tuple[str, str, str]]] = {}
+        for fact in self.facts:
+            self.by_family.setdefault(fact[2], []).append(fact)
+        # Families are drawn evenly (comparison alone has 90% of the items), the alphabet and letter successors at half weight.
+        self.families = list(self.by_family)
+        self.weights = [0.5 if f in ("alphabet", "after_letter") else 1.0 for f in self.families]
 
     @lru_cache(maxsize=None)  # noqa: B019 - one instance per run; prompts repeat
     def chat_prompt(self, text: str, media: str | None = None) -> tuple[int, ...]:
@@ -81,8 +87,9 @@ class TextExamples:
         return _answer_example(ids, whole[len(ids):], family)
 
     def sample(self, rnd: random.Random) -> Example:
-        """One random text example: a training fact in chat or completion form."""
-        question, answer, family = rnd.choice(self.facts)
+        """One random text example: a family, then one of its training facts, in chat or completion form."""
+        family = rnd.choices(self.families, self.weights)[0]
+        question, answer, _ = rnd.choice(self.by_family[family])
         if rnd.random() < 0.5:
             return self.chat(question, answer, family)
         if rnd.random() < 0.4:  # the evaluation's own few-shot context (the pool's first 3)
