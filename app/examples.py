@@ -48,9 +48,10 @@ def speech_samples(text: str = SPEECH) -> np.ndarray:
 
 
 def write_video(path: Path, frames: list[Image.Image], fps: int) -> Path:
-    """Encode same-sized RGB frames as an MPEG-4 video at `fps`."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
+    """Encode same-sized RGB frames (even width and height) as H.264 in MP4 at `fps`: what every browser plays
+    (MPEG-4 Part 2, ffmpeg's old default, plays in none)."""
+    with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=fps, options={"profile": "baseline", "crf": "28", "preset": "slow"})
         stream.width, stream.height = frames[0].size
         stream.pix_fmt = "yuv420p"
         for image in frames:

@@ -170,3 +170,180 @@ def test_matformer_tab_shows_a_lab_preset_for_e4b(page):
     page.screenshot(path=str(SHOTS / "matformer.png"), full_page=True)
     summary = page.locator("#slice-summary").inner_text()
     assert "30 of 35 layers" in summary and "MMLU 50.9" in summary
+
+
+# -- a failed turn never locks the page ---------------------------------------------------------------
+
+
+def _watch_server_errors(page) -> list[int]:
+    """HTTP statuses >= 500 the page receives (an event that failed on the server)."""
+    failures: list[int] = []
+    page.on("response", lambda response: failures.append(response.status) if response.status >= 500 else None)
+    return failures
+
+
+def _attach(page, *paths: Path) -> None:
+    page.locator("#chat-input input[type=file]").set_input_files([str(p) for p in paths])
+    page.wait_for_function(f"() => document.querySelectorAll('#chat-input .thumbnail-wrapper').length === {len(paths)}", timeout=20_000)
+
+
+def _send(page, text: str) -> None:
+    box = page.locator("#chat-input textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def _replies(page) -> int:
+    return page.get_by_text("prompt tokens").count()
+
+
+def _wait_replies(page, count: int) -> None:
+    page.wait_for_function(f"() => [...document.querySelectorAll('#chatbot *')].filter(e => e.children.length === 0 && "
+                           f"e.textContent.includes('prompt tokens')).length >= {count}", timeout=90_000)
+
+
+def _refused(page, needle: str, text: str, files: int, replies: int) -> str:
+    """After a refused turn: the message is shown, the turn is off the page, text and attachments are back, the box works."""
+    toast = page.get_by_text(needle).first
+    toast.wait_for(timeout=60_000)
+    shown = toast.inner_text()
+    box = page.locator("#chat-input textarea")
+    page.wait_for_function("() => !document.querySelector('#chat-input textarea').disabled", timeout=20_000)
+    assert box.input_value() == text and box.is_editable()
+    assert page.locator("#chat-input .thumbnail-wrapper").count() == files
+    assert _replies(page) == replies and page.locator("#chatbot .message.user").count() == replies  # the failed turn is gone
+    assert "/tmp/gradio" not in shown and "gradio_api" not in shown
+    page.locator("[data-testid=toast-close], .toast-close").first.click() if page.locator("[data-testid=toast-close], .toast-close").count() else None
+    return shown
+
+
+def test_failed_turns_give_back_the_message_and_the_next_one_works(page, media, tmp_path):
+    failures = _watch_server_errors(page)
+    _set_number(page, "max-new-tokens", 6)
+    corrupt = tmp_path / "x.png"
+    corrupt.write_bytes(bytes(range(256)) * 8)
+
+    _attach(page, corrupt)
+    _send(page, "What is this?")
+    _refused(page, "x.png: not a readable image", "What is this?", files=1, replies=0)
+    page.screenshot(path=str(SHOTS / "failed_turn.png"), full_page=True)
+    page.locator("#chat-input [aria-label='Remove file']").first.click()
+    _send(page, "Hello after the bad image")
+    _wait_replies(page, 1)
+
+    _attach(page, media["audio"], media["audio_44k_stereo"])
+    _send(page, "Both clips?")
+    _refused(page, "at most one audio clip", "Both clips?", files=2, replies=1)
+    page.locator("#chat-input [aria-label='Remove file']").first.click()
+    _send(page, "Just one clip then")
+    _wait_replies(page, 2)
+
+    long_text = "word " * 2100  # more than tiny's 2048-token context on its own
+    _send(page, long_text)
+    _refused(page, "over the model", long_text.strip(), files=0, replies=2)
+    _send(page, "A short one")
+    _wait_replies(page, 3)
+    page.screenshot(path=str(SHOTS / "recovered_chat.png"), full_page=True)
+    assert page.locator("#chatbot .message.user").count() == 3 and failures == []
+
+
+def test_max_new_tokens_at_the_slider_maximum_is_clamped_with_a_note(page):
+    slider_max = page.locator("#max-new-tokens input[type=range]").get_attribute("max")
+    _set_number(page, "max-new-tokens", int(slider_max))  # the whole context: the reply gets what the prompt leaves
+    _send(page, "hi")
+    page.get_by_text("max new tokens lowered").first.wait_for(timeout=60_000)  # said as the reply starts, not an error
+    page.locator("#chat-input .stop-button").click()
+    _wait_replies(page, 1)
+    page.get_by_text("prompt tokens").first.click()  # the stats' details repeat it
+    page.locator("#chatbot").get_by_text("max new tokens lowered").first.wait_for(timeout=10_000)
+    assert slider_max == "2048"  # tiny's context
+
+
+# -- the MatFormer tab answers in the page -------------------------------------------------------------
+
+
+def _toggle_skip(page, layer: int) -> None:
+    page.locator(f"#slice-editor [data-testid='cell-{layer}-5'] input[type=checkbox]").click()
+
+
+def test_matformer_errors_show_in_the_summary_and_add_to_compare_confirms(page):
+    failures = _watch_server_errors(page)
+    page.get_by_role("tab", name="🪆 MatFormer").click()
+    summary = page.locator("#slice-summary")
+    summary.get_by_text("15 of 15 layers").wait_for(timeout=60_000)
+    _toggle_skip(page, 3)
+    page.locator("#slice-show").click()
+    summary.get_by_text("layer 3: cannot skip it").wait_for(timeout=60_000)  # not a bare "Error": the reason, naming the layer
+    assert "reuse" in summary.inner_text()
+    _toggle_skip(page, 3)
+    _toggle_skip(page, 7)
+    page.locator("#slice-show").click()
+    summary.get_by_text("14 of 15 layers").wait_for(timeout=60_000)
+    page.locator("#slice-to-compare").click()
+    note = page.locator("#slice-note")
+    note.get_by_text("Added").wait_for(timeout=30_000)
+    name = note.locator("strong").inner_text()
+    assert name.startswith("tiny sdpa fp32 mf:ffn ") and name.endswith("skip 7")  # readable, not mf:custom-<hash>
+    page.screenshot(path=str(SHOTS / "matformer_added.png"), full_page=True)
+    page.get_by_role("tab", name="📊 Compare").click()
+    assert name in page.locator("#compare-variants").inner_text()
+    assert failures == []
+
+
+# -- the example video plays; the page on a phone ------------------------------------------------------
+
+PAINTED = """async (selector) => {
+  const video = document.querySelector(selector);
+  video.muted = true;
+  await video.play().catch(() => null);
+  await new Promise(done => setTimeout(done, 1000));
+  const canvas = document.createElement('canvas');
+  canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(video, 0, 0);
+  const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let green = 0;
+  for (let i = 0; i < px.length; i += 4) if (px[i + 1] > px[i] + 60 && px[i + 1] > px[i + 2] + 60) green++;
+  return {error: video.error && video.error.code, width: video.videoWidth, time: video.currentTime, green};
+}"""
+
+
+def test_the_example_video_plays_in_the_browser(page):
+    _set_number(page, "max-new-tokens", 4)
+    page.get_by_text("Video: what happens?").click()
+    page.locator("#chat-input .thumbnail-wrapper").first.wait_for(timeout=20_000)
+    page.locator("#chat-input textarea").press("Enter")
+    player = "#chatbot .message.user video"
+    page.locator(player).first.wait_for(timeout=60_000)
+    page.wait_for_function(f"() => document.querySelector('{player}').readyState >= 2", timeout=20_000)
+    state = page.evaluate(PAINTED, player)
+    assert state["error"] is None and state["width"] == 96, state  # decodable: H.264, not MPEG-4 Part 2 (media error 4)
+    assert state["green"] > 50, state  # a frame was painted: the green ball's pixels
+    assert state["time"] > 0, state  # and it plays
+    _wait_replies(page, 1)
+
+
+def test_a_400px_screen_keeps_the_header_every_tab_and_stacks_the_charts(browser, url):
+    page = browser.new_page(viewport={"width": 400, "height": 860})
+    try:
+        page.goto(url)
+        page.wait_for_selector("#chatbot", timeout=60_000)
+        time.sleep(1)
+        assert page.evaluate("window.scrollY") == 0 and page.locator("#intro").bounding_box()["y"] >= 0  # the header in view
+        page.screenshot(path=str(SHOTS / "phone_chat.png"))
+        tabs = page.get_by_role("tab")
+        assert tabs.all_inner_texts() == ["💬 Chat", "📊 Compare", "🪆 MatFormer"] and all(t.is_visible() for t in tabs.all())
+        assert page.locator("#chatbot [data-testid=block-label]").count() == 0  # no floating badge over the replies
+        sizes = page.locator("#model-sizes")
+        page.locator("#model-panel").get_by_text("Model and variant").first.click()
+        sizes.wait_for(timeout=10_000)
+        box = sizes.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 400 + 1  # the size table fits the screen
+        page.get_by_role("tab", name="📊 Compare").click()
+        directions = page.evaluate("() => [...document.querySelectorAll('[id^=chart-]')].map(e => getComputedStyle(e.parentElement).flexDirection)")
+        assert directions and set(directions) == {"column"}  # charts stack
+        page.get_by_role("tab", name="🪆 MatFormer").click()
+        page.locator("#slice-summary").wait_for(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "phone_matformer.png"), full_page=True)
+    finally:
+        page.close()
