@@ -46,11 +46,11 @@ def colour_accuracy(out: Path, variant) -> float:
     return sum(scores) / len(scores)
 
 
-def measure(out: Path) -> dict[str, dict]:
+def measure(out: Path, limit: int | None = None) -> dict[str, dict]:
     """Figures per variant spec: each metric (and its stderr where defined) plus colour exact match."""
     specs = [preset_spec(p.key) for p in mini_presets()] + list(KNOBS)
     variants = [parse_variant_spec(s) for s in specs]
-    frame = run(variants, ["builtin"], out)
+    frame = run(variants, ["builtin"], out, limit=limit)
     figures: dict[str, dict] = {}
     for spec, variant in zip(specs, variants):
         rows = frame[frame["variant"] == variant.name]
@@ -100,10 +100,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/mini_ladder")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, help="first N examples of each suite (a quick check of the script; never --write these)")
     parser.add_argument("--write", action="store_true", help="store the figures in g3n_core/matformer/mini_ladder.json")
     args = parser.parse_args(argv)
+    if args.write and args.limit:
+        parser.error("--write stores the ladder's published figures: run it on the whole suites (no --limit)")
     torch.set_num_threads(args.threads)
-    figures = measure(Path(args.out))
+    figures = measure(Path(args.out), args.limit)
     print(markdown(figures))
     (Path(args.out) / "figures.json").write_text(json.dumps(figures, indent=1) + "\n")
     if args.write:
