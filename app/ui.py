@@ -9,6 +9,7 @@ import gradio as gr
 from .chat_tab import render_chat_tab
 from .compare import runs_dropdown
 from .compare_tab import render_compare_tab
+from .compare_view import COMPARE_CSS
 from .matformer_tab import render_matformer_tab
 from .model_panel import render_model_panel
 from .workbench import Workbench
@@ -31,7 +32,7 @@ footer { display: none !important; }
   .row:has(> [id^="chart-"]) { flex-direction: column !important; }
   .row:has(> [id^="chart-"]) > * { width: 100% !important; }
 }
-"""
+""" + COMPARE_CSS
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="blue")
 
 

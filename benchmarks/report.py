@@ -12,6 +12,7 @@ import torch
 import transformers
 
 from g3n_core.info import cpu_model
+from evals.results import atomic_write_text
 
 RESULTS = Path("results")
 
@@ -43,7 +44,7 @@ def result_path(name: str, out_dir: str | Path | None = None) -> Path:
 def write_result(name: str, data: dict, out_dir: str | Path | None = None, path: Path | None = None) -> Path:
     """Write `data` with the machine description as JSON (to `path`, else a new result_path); returns the path."""
     path = path or result_path(name, out_dir)
-    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, default=str) + "\n")
+    atomic_write_text(path, json.dumps({"machine": machine(), **data}, indent=2, default=str) + "\n")
     return path
 
 

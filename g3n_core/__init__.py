@@ -16,14 +16,17 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .errors import (  # noqa: E402
     ContextOverflowError,
+    DiskQuotaError,
     EvalError,
     ExportError,
     G3nError,
     MediaError,
     MessageError,
     ModelSourceError,
+    ModelTooLargeError,
     SettingsError,
     SliceError,
+    UnsupportedError,
     VariantError,
 )
 from .generation import ChatReply, ChatStream, GenerationSettings, chat, stream_chat  # noqa: E402
@@ -32,12 +35,14 @@ from .loading import LoadedModel, load_model  # noqa: E402
 from .matformer.spec import MatformerSlice  # noqa: E402
 from .media import MediaPolicy  # noqa: E402
 from .model_cache import ModelCache  # noqa: E402
+from .remote import RemoteVariant  # noqa: E402
 from .variant import Variant, parse_variant_spec  # noqa: E402
 
 __all__ = [
     "ChatReply",
     "ChatStream",
     "ContextOverflowError",
+    "DiskQuotaError",
     "EvalError",
     "ExportError",
     "G3nError",
@@ -50,8 +55,11 @@ __all__ = [
     "ModelCache",
     "ModelInfo",
     "ModelSourceError",
+    "ModelTooLargeError",
+    "RemoteVariant",
     "SettingsError",
     "SliceError",
+    "UnsupportedError",
     "Variant",
     "VariantError",
     "chat",
