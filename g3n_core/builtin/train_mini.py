@@ -21,11 +21,12 @@ import resource
 import sys
 import time
 from collections import defaultdict
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from ..dataclass_args import add_dataclass_args, dataclass_from_args
 from .configs import mini_config
 from .mini_data.families import TRAINING_SEEDS
 from .nesting import NestedModel, sample_sub_model
@@ -45,7 +46,7 @@ class TrainSettings:
     image_batch: int = _knob(12, "image examples per step")
     audio_batch: int = _knob(8, "speech examples per step (transcription and translation)")
     micro_batch: int = _knob(16, "examples per forward pass (text is cut by length into passes of this size)")
-    lr: float = _knob(3e-3, "peak learning rate (AdamW; linear warm-up, cosine decay to 10%)")
+    lr: float = _knob(3e-3, "peak learning rate (AdamW; linear warm-up, cosine decay to a tenth of it)")
     warmup: int = _knob(100, "warm-up steps")
     weight_decay: float = _knob(0.01, "AdamW weight decay")
     p_full: float = _knob(0.5, "probability that a step trains the whole model rather than a nested sub-model")
@@ -60,12 +61,6 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.seed not in TRAINING_SEEDS:
             raise SystemExit(f"--seed must be in {TRAINING_SEEDS.start}..{TRAINING_SEEDS.stop - 1}; the evaluation suites own the others")
-
-
-def _add_settings(parser: argparse.ArgumentParser) -> None:
-    for f in fields(TrainSettings):
-        default = f.default if f.default is not MISSING else None
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=default, help=f.metadata["help"])
 
 
 def _cpu_seconds() -> float:
@@ -273,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m g3n_core.builtin.train_mini", description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="output folder of the run")
     parser.add_argument("--install", metavar="RUN_DIR", help="copy RUN_DIR/checkpoint into g3n_core/builtin/mini/ and stop")
-    _add_settings(parser)
+    add_dataclass_args(parser, TrainSettings)
     args = parser.parse_args(argv)
     if args.install:
         from .mini import install_mini
@@ -282,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.out:
         parser.error("--out DIR is required (or --install RUN_DIR)")
-    settings = TrainSettings(**{f.name: getattr(args, f.name) for f in fields(TrainSettings)})
+    settings = dataclass_from_args(TrainSettings, args)
     checkpoint = train(settings, Path(args.out))
     print(f"wrote {checkpoint}; see {Path(args.out) / 'run.json'} and loss.html")
     return 0

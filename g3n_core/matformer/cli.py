@@ -108,7 +108,7 @@ def _mini_presets(args: argparse.Namespace, dtype: str) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
-    print(f"mini's MatFormer ladder ({dtype}); accuracy on the held-out built-in suites, {read_table()['source']}")
+    print(f"mini's MatFormer ladder (sizes in {dtype}); source: {read_table()['source']}")
     header = f"{'preset':<14} {'level':<6} {'layers':>6} {'effective':>10} {'of full':>7} {'MiB':>6} " + " ".join(f"{title:>9}" for _, title in MINI_COLUMNS)
     print(header)
     print("-" * len(header))
