@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 SAMPLE_RATE = 16_000
 SPEECH = "What is the capital of France?"
-FILES = {"image": "shapes.png", "audio": "question.ogg", "video": "ball.mp4"}
+FILES = {"image": "shapes.png", "audio": "question.ogg", "video": "ball.mp4", "shape": "star.png", "number": "number.wav"}
 
 
 def draw_shapes(size: int = 160) -> Image.Image:
@@ -102,7 +102,16 @@ def write_examples(folder: Path = EXAMPLES_DIR) -> dict[str, Path]:
     draw_shapes().save(paths["image"], optimize=True)
     sf.write(paths["audio"], speech_samples(), SAMPLE_RATE, format="OGG", subtype="VORBIS")
     write_ball_video(paths["video"])
+    write_mini_examples(paths["shape"], paths["number"])
     return paths
+
+
+def write_mini_examples(shape: Path, number: Path) -> None:
+    """What the built-in mini answers: a blue star drawn and '4 2' spoken by its own renderers (lossless WAV)."""
+    from g3n_core.builtin.mini_data.render import ImageParams, SpeechParams, draw, speak
+
+    draw(ImageParams("shape", "star", "blue", "star", 70, (128, 128), 0)).save(shape, optimize=True)
+    sf.write(number, speak(SpeechParams("four two", "en-us", 150, 50, 80, 100)), SAMPLE_RATE, subtype="PCM_16")
 
 
 def example_files(folder: Path = EXAMPLES_DIR) -> dict[str, Path]:
@@ -117,6 +126,9 @@ def chat_examples(folder: Path = EXAMPLES_DIR) -> list[dict]:
     """Multimodal chat examples ({"text", "files", "display_text"}) built on the example files."""
     files = example_files(folder)
     return [
+        {"text": "What is 7 plus 5?", "display_text": "🔢 Text: what is 7 plus 5?"},  # the first three: what mini answers
+        {"text": "What shape is this?", "files": [str(files["shape"])], "display_text": "🖼️ Image: what shape is this?"},
+        {"text": "Transcribe this.", "files": [str(files["number"])], "display_text": "🎙️ Audio: a spoken number"},
         {"text": "Explain in two sentences what makes Gemma 3n efficient on phones.", "display_text": "💬 Text: what makes Gemma 3n efficient?"},
         {"text": "What shapes and colours do you see?", "files": [str(files["image"])], "display_text": "🖼️ Image: shapes and colours"},
         {"text": "Answer the question in this recording.", "files": [str(files["audio"])], "display_text": "🎙️ Audio: answer the spoken question"},

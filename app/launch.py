@@ -1,8 +1,8 @@
 """`python app.py [--model M] [--host H] [--port P] [--share]`: pick the model, load it, serve the page.
 
 The model is --model, else $G3N_MODEL, else google/gemma-3n-E4B-it on Hugging Face Spaces ($SPACE_ID),
-else tiny. A hub model that is neither cached nor reachable (no network, HF_HUB_OFFLINE=1) falls
-back to tiny within seconds and the page says so.
+else the built-in mini (a small Gemma 3n trained here). A hub model that is neither cached nor
+reachable (no network, HF_HUB_OFFLINE=1) falls back to mini within seconds and the page says so.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 SPACES_MODEL = "google/gemma-3n-E4B-it"
+OFFLINE_MODEL = "mini"  # what runs when no real checkpoint is available: trained, so its answers mean something
 DEFAULT_MAX_FILE_SIZE = "50mb"
 # ServeSettings fields the app takes from its media limits (MediaPolicy) instead of flags of their own;
 # allow_url_media is the app's --allow-url-media.
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python app.py", description="Gemma 3n Workbench: multimodal chat, comparisons and MatFormer slicing in the browser")
     add_variant_args(parser)
-    parser.set_defaults(model=None)  # resolved by requested_model: --model, $G3N_MODEL, Spaces, tiny
+    parser.set_defaults(model=None)  # resolved by requested_model: --model, $G3N_MODEL, Spaces, mini
     parser.add_argument("--host", default=None, help="interface to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT, else the first free one from 7860)")
     parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
@@ -53,18 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def requested_model(cli_model: str | None, environ: Mapping[str, str] = os.environ) -> str:
-    """--model, else $G3N_MODEL, else the E4B hub model on Spaces, else tiny."""
+    """--model, else $G3N_MODEL, else the E4B hub model on Spaces, else mini."""
     if cli_model:
         return cli_model
     if environ.get("G3N_MODEL"):
         return environ["G3N_MODEL"]
     if environ.get("SPACE_ID"):
         return SPACES_MODEL
-    return "tiny"
+    return OFFLINE_MODEL
 
 
 def usable_model(model: str) -> tuple[str, list[str]]:
-    """`model` when its configuration can be read now, else tiny with a note saying why (never waits on the hub)."""
+    """`model` when its configuration can be read now, else mini with a note saying why (never waits on the hub)."""
     from g3n_core.errors import ModelSourceError
     from g3n_core.sources import classify, read_config
 
@@ -74,7 +75,7 @@ def usable_model(model: str) -> tuple[str, list[str]]:
     try:
         read_config(source)  # the cache, else a 2 s reachability probe (HF_HUB_OFFLINE honoured) before any download
     except ModelSourceError as err:
-        return "tiny", [f"{model} is not available here ({err}). Running the built-in tiny model instead."]
+        return OFFLINE_MODEL, [f"{model} is not available here ({err}). Running the built-in mini model instead."]
     return model, []
 
 
@@ -88,7 +89,7 @@ def startup_variant(args: argparse.Namespace, environ: Mapping[str, str] = os.en
 
 
 def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ):
-    """The Workbench for these arguments, with the launch model loaded (falling back to tiny if a hub load fails)."""
+    """The Workbench for these arguments, with the launch model loaded (falling back to mini if a hub load fails)."""
     from g3n_core.errors import ModelSourceError
 
     from g3n_core.knobs import media_limits
@@ -112,10 +113,10 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
     try:
         bench.cache.get(variant, report)
     except ModelSourceError as err:
-        if variant.model == "tiny":
+        if variant.model in (OFFLINE_MODEL, "tiny"):
             raise
-        fallback = variant.replace(model="tiny", dtype="float32", matformer=None, sparsity="default")
-        bench.notes.append(f"{variant.model} could not be loaded ({err}). Running the built-in tiny model instead.")
+        fallback = variant.replace(model=OFFLINE_MODEL, dtype="float32", matformer=None, sparsity="default")
+        bench.notes.append(f"{variant.model} could not be loaded ({err}). Running the built-in mini model instead.")
         bench.default_variant = fallback
         bench.cache.get(fallback, report)
     for note in bench.notes:

@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from g3n_core import G3nError, MatformerSlice, SliceError, Variant
 from g3n_core.info import human_bytes, human_count
 from g3n_core.matformer.export import export_bytes, export_slice
+from g3n_core.matformer.mini_ladder import ladder_table, mini_presets
 from g3n_core.matformer.presets import find_preset, lab_presets
 from g3n_core.matformer.sizes import ffn_profile, preset_table, slice_report
 from g3n_core.sources import HUB_IDS
@@ -38,9 +39,24 @@ NO_FIT = "does not fit"
 
 
 def parent_choices(bench: Workbench) -> list[str]:
-    """Models to slice: the launch model, tiny, e4b-shape (the Lab presets' parent) and the E4B/E2B hub ids."""
+    """Models to slice: the launch model, mini (its own ladder), tiny, e4b-shape (the Lab presets' parent) and the E4B/E2B hub ids."""
     e4b_ids = [h for h in HUB_IDS if h.endswith("-it")]
-    return list(dict.fromkeys([bench.default_variant.model, "tiny", "e4b-shape", *e4b_ids]))
+    return list(dict.fromkeys([bench.default_variant.model, "mini", "tiny", "e4b-shape", *e4b_ids]))
+
+
+MINI_METRICS = {"builtin_mc/acc": "MC acc", "builtin_short_answer/exact_match": "short-answer EM",
+                "builtin_image_qa/exact_match": "image EM", "builtin_speech_asr/wer": "ASR WER"}
+
+
+def mini_ladder_frame() -> pd.DataFrame:
+    """mini's own ladder: each preset's effective parameters and its accuracy measured on the held-out suites."""
+    rows = []
+    for row in ladder_table():
+        measured = row["measured"]
+        rows.append({"preset": row["preset"], "level": row["level"], "layers": row["layers"],
+                     "effective params": human_count(row["effective_params"]),
+                     **{title: measured.get(key, "") for key, title in MINI_METRICS.items()}})
+    return pd.DataFrame(rows)
 
 
 def lab_table(model: str, dtype: str) -> pd.DataFrame:
@@ -193,7 +209,7 @@ def parent_view(bench: Workbench, model: str, dtype: str) -> tuple[pd.DataFrame,
     """For a parent model: the Lab table, the presets that fit, the editor on the full model, its sizes and profile."""
     model = parent_model(bench, model)
     table = lab_table(model, dtype)
-    fits = fitting_presets(table)
+    fits = fitting_presets(table) + ([p.key for p in mini_presets()] if model == "mini" else [])
     editor = editor_rows(model, None)
     report = slice_report(model, MatformerSlice(), dtype)
     note = "" if fits else "\n\n_The Lab's presets slice the 35-layer E4B (try `e4b-shape`); for this model edit the widths and skips._"
@@ -295,6 +311,8 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
             presets = gr.Dataframe(table0, label="MatFormer Lab presets (published) and their size here", interactive=False, wrap=True)
         with gr.Column(scale=2):
             lab = gr.Plot(lab_chart(), show_label=False)
+    gr.Dataframe(mini_ladder_frame(), label="mini's own ladder (parent: mini), measured on the held-out built-in suites by scripts/measure_mini_ladder.py",
+                 interactive=False, wrap=True, elem_id="mini-ladder")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             editor = gr.Dataframe(

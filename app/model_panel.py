@@ -30,12 +30,14 @@ from .workbench import Workbench
 from .zerogpu import on_gpu
 
 MODEL_CHOICES = [
+    ("mini: a small Gemma 3n trained here (arithmetic, colours, shapes, counting, spoken digits)", "mini"),
     ("tiny: built-in test model (random weights, instant)", "tiny"),
     *[(f"{hub_id} (Hugging Face hub)", hub_id) for hub_id in HUB_IDS if hub_id.endswith("-it")],
     ("e2b-shape: E2B's real size, random weights", "e2b-shape"),
     ("e4b-shape: E4B's real size, random weights", "e4b-shape"),
 ]
 NO_SLICE = "none (full model)"
+MINI_BANNER = "a small Gemma 3n trained here on arithmetic, colours, shapes, counting and spoken digits; real checkpoints load from the model panel."
 # Where each knob sits in the panel; knobs not named here (the speed and memory features, and any
 # field added to Variant later) go under "Speed and memory", so every Variant field has a control.
 LAYOUT = (("model",), ("attn", "dtype", "device"), ("towers",), ("matformer", "sparsity"))
@@ -125,8 +127,10 @@ def model_status(loaded: LoadedModel) -> str:
 
 
 def weights_banner(loaded: LoadedModel | None, notes: list[str]) -> str:
-    """HTML banner: start-up notes (e.g. hub fallback) and a plain warning when the weights are random."""
+    """HTML banner: start-up notes (e.g. hub fallback), what mini is, and a plain warning when the weights are random."""
     parts = [f"<div class='g3n-note'>ℹ️ {escape(note)}</div>" for note in notes]
+    if loaded is not None and loaded.variant.model == "mini":
+        parts.append(f"<div class='g3n-note'>ℹ️ <b>mini</b>: {MINI_BANNER}</div>")
     if loaded is not None and loaded.random_weights:
         parts.append(
             "<div class='g3n-banner'>⚠️ <b>Random weights.</b> "

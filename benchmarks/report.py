@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import transformers
 
+from g3n_core.info import cpu_model
 from evals.results import atomic_write_text
 
 RESULTS = Path("results")
@@ -22,7 +23,7 @@ def machine() -> dict:
         "nproc": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "loadavg_1m": os.getloadavg()[0],
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),
@@ -31,16 +32,6 @@ def machine() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def result_path(name: str, out_dir: str | Path | None = None) -> Path:

@@ -19,9 +19,10 @@ from transformers import AutoConfig, Gemma3nConfig
 
 from .builtin.checkpoint import MARKER, ensure_tiny
 from .builtin.configs import SHAPES, shape_config, tiny_config
+from .builtin.mini import mini_checkpoint
 from .errors import ModelSourceError
 
-BUILTIN_NAMES = ("tiny", "e2b-shape", "e4b-shape")
+BUILTIN_NAMES = ("mini", "tiny", "e2b-shape", "e4b-shape")
 HUB_IDS = ("google/gemma-3n-E2B-it", "google/gemma-3n-E4B-it", "google/gemma-3n-E2B", "google/gemma-3n-E4B")
 HUB_HOST = "huggingface.co"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -55,7 +56,7 @@ class ModelSource:
 def classify(model: str) -> ModelSource:
     """Decide what kind of source `model` names, touching only the local file system."""
     if not isinstance(model, str) or not model.strip():
-        raise ModelSourceError("no model given: use 'tiny', a hub id such as google/gemma-3n-E2B-it, or a folder")
+        raise ModelSourceError("no model given: use 'mini' or 'tiny', a hub id such as google/gemma-3n-E2B-it, or a folder")
     model = model.strip()
     if model in BUILTIN_NAMES:
         return ModelSource(model, "builtin")
@@ -108,6 +109,8 @@ def read_config(source: ModelSource) -> Gemma3nConfig:
     """The model's configuration, without loading weights (and without building tiny)."""
     if source.name == "tiny":
         return tiny_config()
+    if source.name == "mini":
+        return _checked(AutoConfig.from_pretrained(mini_checkpoint()), source)
     if source.is_shape:
         return shape_config(source.name)
     if source.kind == "local":
@@ -118,7 +121,7 @@ def read_config(source: ModelSource) -> Gemma3nConfig:
     if not hub_reachable():
         raise ModelSourceError(
             f"{source.name} is not in the local Hugging Face cache and the hub is unreachable "
-            "(no network, or HF_HUB_OFFLINE=1). Use 'tiny', or a folder holding the checkpoint."
+            "(no network, or HF_HUB_OFFLINE=1). Use 'mini' or 'tiny', or a folder holding the checkpoint."
         )
     try:
         return _checked(AutoConfig.from_pretrained(source.name), source)
@@ -136,6 +139,8 @@ def checkpoint_path(source: ModelSource) -> Path:
     """A folder holding the checkpoint, building tiny or downloading from the hub when needed."""
     if source.name == "tiny":
         return ensure_tiny()
+    if source.name == "mini":
+        return mini_checkpoint()
     if source.is_shape:
         raise ModelSourceError(f"{source.name} has random weights built in memory and no checkpoint folder")
     if source.kind == "local":
@@ -143,7 +148,7 @@ def checkpoint_path(source: ModelSource) -> Path:
     from huggingface_hub import snapshot_download
 
     if not hub_reachable() and _cached_hub_file(source.name, "config.json") is None:
-        raise ModelSourceError(f"{source.name} is not cached locally and the hub is unreachable; use 'tiny' or a local folder")
+        raise ModelSourceError(f"{source.name} is not cached locally and the hub is unreachable; use 'mini', 'tiny' or a local folder")
     try:
         return Path(snapshot_download(source.name, local_files_only=not hub_reachable()))
     except Exception as err:  # noqa: BLE001 - hub errors come in many types; all mean the same to a user
@@ -151,10 +156,10 @@ def checkpoint_path(source: ModelSource) -> Path:
 
 
 def has_random_weights(source: ModelSource, path: Path | None = None) -> bool:
-    """True for the built-in models and for any folder this project generated (they carry a marker file)."""
-    if source.kind == "builtin":
+    """True for the built-in models but mini, and for any folder this project generated with random weights (marker file)."""
+    if source.kind == "builtin" and source.name != "mini":
         return True
-    folder = path or (Path(source.name) if source.kind == "local" else None)
+    folder = path or (mini_checkpoint() if source.name == "mini" else Path(source.name) if source.kind == "local" else None)
     if folder is None or not (folder / MARKER).is_file():
         return False
     return bool(json.loads((folder / MARKER).read_text()).get("random_weights", False))

@@ -51,8 +51,8 @@ def default_device() -> str:
 
 
 def default_dtype(model: str, device: str) -> str:
-    """float32 for tiny on the CPU (exact and fast enough); bfloat16 for real sizes and on GPUs."""
-    return "float32" if model == "tiny" and device == "cpu" else "bfloat16"
+    """float32 for the built-in mini and tiny on the CPU (exact and fast enough); bfloat16 for real sizes and on GPUs."""
+    return "float32" if model in ("mini", "tiny") and device == "cpu" else "bfloat16"
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,11 @@ class Variant:
     """Everything that defines a run. Defaults: the tiny model, SDPA, float32 on the CPU, all towers."""
 
     model: str = field(default="tiny", metadata=knob(
-        "Model", "tiny, e2b-shape, e4b-shape, a hub id (google/gemma-3n-E2B-it) or a checkpoint folder"))
+        "Model", "mini, tiny, e2b-shape, e4b-shape, a hub id (google/gemma-3n-E2B-it) or a checkpoint folder"))
     attn: str = field(default="sdpa", metadata=knob(
         "Attention", "attention implementation; flex_attention and flash_attention_2 need a CUDA GPU", ATTN_IMPLS))
     dtype: str = field(default="float32", metadata=knob(
-        "dtype", "weights' dtype; when not given: float32 for tiny on the CPU, else bfloat16", tuple(DTYPES)))
+        "dtype", "weights' dtype; when not given: float32 for mini and tiny on the CPU, else bfloat16", tuple(DTYPES)))
     device: str = field(default="cpu", metadata=knob("Device", "cpu, cuda or cuda:N; when not given: cuda when one is visible"))
     towers: tuple[str, ...] = field(default=TOWERS, metadata=knob(
         "Towers", "encoders loaded beside the text decoder, a comma list; none or text = text only", TOWERS))

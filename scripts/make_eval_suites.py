@@ -2,10 +2,11 @@
 
     python scripts/make_eval_suites.py [--out evals/data]
 
-Text questions come from scripts/eval_suites/*.py (written for this project, CC0 1.0). Images are
-drawn with Pillow. Speech is synthesised with espeak-ng (apt-get install espeak-ng), resampled
-to 16 kHz mono and stored as 16-bit FLAC. Everything is deterministic given the same Pillow and
-espeak-ng versions.
+The built-in suites are held-out instances of the task families the built-in `mini` model was
+trained on (g3n_core/builtin/mini_data, through scripts/eval_suites/*.py; CC0 1.0), drawn with the
+evaluation seed on the evaluation side of the held-out split. Images are drawn with Pillow. Speech
+is synthesised with espeak-ng (apt-get install espeak-ng), resampled to 16 kHz mono and stored as
+16-bit FLAC. Everything is deterministic given the same Pillow, fonts and espeak-ng versions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # g3n_core: mini's task families and renderers
 from eval_suites import image_qa, short_answer, speech, text_mc  # noqa: E402
 
 SAMPLE_RATE = 16_000
@@ -51,6 +53,8 @@ def write_images(out: Path) -> None:
     """PNG images and image_qa.jsonl."""
     folder = out / "images"
     folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
     rows = []
     for i, (category, image, question, answers) in enumerate(image_qa.all_items()):
         name = f"{i:02d}_{category}.png"
@@ -72,17 +76,29 @@ def synthesise(text: str, path: Path) -> float:
     return len(audio) / SAMPLE_RATE
 
 
+def write_flac(pcm: np.ndarray, path: Path) -> float:
+    """Store 16 kHz int16 PCM as 16-bit FLAC (bit-exact); returns the duration in seconds."""
+    sf.write(path, pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    return len(pcm) / SAMPLE_RATE
+
+
 def write_speech(out: Path) -> None:
-    """FLAC clips, speech_asr.jsonl (transcripts) and speech_translation.jsonl (French references)."""
+    """FLAC clips, speech_asr.jsonl (spoken digits) and speech_translation.jsonl (spoken words, French references)."""
+    from g3n_core.builtin.mini_data.render import speak
+
     folder = out / "speech"
     folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.flac"):
+        old.unlink()
     asr, translation = [], []
-    for i, sentence in enumerate(speech.SENTENCES):
-        name = f"{i:02d}.flac"
-        seconds = synthesise(sentence, folder / name)
-        asr.append({"id": i, "audio": f"speech/{name}", "transcript": sentence, "seconds": round(seconds, 2)})
-        if i < len(speech.FRENCH):
-            translation.append({"id": i, "audio": f"speech/{name}", "source": sentence, "language": "French", "translation": speech.FRENCH[i]})
+    for i, (params, transcript) in enumerate(speech.asr_items()):
+        name = f"asr_{i:02d}.flac"
+        seconds = write_flac(speak(params), folder / name)
+        asr.append({"id": i, "audio": f"speech/{name}", "transcript": transcript, "seconds": round(seconds, 2)})
+    for i, (params, english, french) in enumerate(speech.translation_items()):
+        name = f"translate_{i:02d}.flac"
+        write_flac(speak(params), folder / name)
+        translation.append({"id": i, "audio": f"speech/{name}", "source": english, "language": "French", "translation": french})
     write_jsonl(out / "speech_asr.jsonl", asr)
     write_jsonl(out / "speech_translation.jsonl", translation)
 

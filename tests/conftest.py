@@ -1,4 +1,4 @@
-"""Shared fixtures: an offline environment, the tiny model loaded once, and media files made on the fly."""
+"""Shared fixtures: an offline environment, the tiny and mini models loaded once, and media files made on the fly."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ def tiny():
     from g3n_core import Variant, load_model
 
     return load_model(Variant())
+
+
+@pytest.fixture(scope="session")
+def mini():
+    """The built-in mini (trained, committed weights) with all towers in float32, loaded once for the session."""
+    from g3n_core import Variant, load_model
+
+    return load_model(Variant(model="mini"))
 
 
 def _speech(text: str) -> np.ndarray:

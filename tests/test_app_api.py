@@ -25,7 +25,7 @@ FEW = dict(max_new_tokens=4)
 
 @pytest.fixture(scope="module")
 def server():
-    """app.py asked for the E4B hub model with the hub offline: it must fall back to tiny and serve."""
+    """app.py asked for the E4B hub model with the hub offline: it must fall back to mini and serve."""
     port = free_port()
     env = {**os.environ, "G3N_MODEL": "google/gemma-3n-E4B-it", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
            "G3N_CACHE_BYTES": str(4 * 2**30)}  # the same budget on every machine: tiny fits, e4b-shape in float32 never does
@@ -66,10 +66,19 @@ def _error_of(stream: str) -> str | None:
     return json.loads(stream.split("data:", 1)[1].strip())["error"]
 
 
-def test_startup_fell_back_to_tiny_and_said_so(server):
+def test_startup_fell_back_to_mini_and_said_so(server):
     log = "".join(server["log"])
-    assert "google/gemma-3n-E4B-it is not available here" in log and "Running the built-in tiny model instead" in log
-    assert "model ready: tiny" in log
+    assert "google/gemma-3n-E4B-it is not available here" in log and "Running the built-in mini model instead" in log
+    assert "model ready: mini" in log
+
+
+def test_mini_answers_the_chat_examples_through_the_api(client):
+    from app.examples import chat_examples
+
+    answers = ["12", "star", "4 2"]  # mini's three examples: arithmetic, a shape, a spoken number
+    for example, answer in zip(chat_examples(), answers):
+        message = {"text": example["text"], "files": [handle_file(f) for f in example.get("files", [])]}
+        assert client.predict(message, max_new_tokens=8, api_name="/chat").strip() == answer, example["display_text"]
 
 
 def test_chat_endpoint_takes_text_image_audio_and_video(client, media):

@@ -1,5 +1,6 @@
 """Parity with lm-evaluation-harness: the project's runner and lm-eval's stock HF model class give the
-same per-example choices on the built-in multiple-choice suite, run on the same tiny checkpoint."""
+same per-example choices on the built-in multiple-choice suite, run on the same checkpoint: tiny
+(random weights) and mini (trained, so its choices mean something)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from evals.results import read_samples
 from evals.runner import run
 from g3n_core import Variant
 from g3n_core.builtin.checkpoint import ensure_tiny
+from g3n_core.builtin.mini import mini_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -32,22 +34,26 @@ def _choices(lls: list[float], choices: list[str]) -> tuple[int, int]:
     return int(np.argmax(lls)), int(np.argmax(lls / np.asarray([len(c) for c in choices], dtype=np.float64)))
 
 
-@pytest.fixture(scope="module")
-def hf_results():
-    """lm-eval's own evaluation of the suite with HFLM on the tiny checkpoint, loaded by transformers alone."""
-    path = ensure_tiny()
+CHECKPOINTS = {"tiny": ensure_tiny, "mini": mini_checkpoint}
+
+
+@pytest.fixture(scope="module", params=list(CHECKPOINTS))
+def hf_results(request):
+    """lm-eval's own evaluation of the suite with HFLM on a built-in checkpoint, loaded by transformers alone."""
+    path = CHECKPOINTS[request.param]()
     model = Gemma3nForConditionalGeneration.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa").eval()
     hflm = HFLM(pretrained=model, tokenizer=AutoTokenizer.from_pretrained(path), backend="causal", batch_size=1)
     out = _evaluate(hflm)
     samples = sorted(out["samples"]["g3n_builtin_mc"], key=lambda s: s["doc_id"])
-    return out["results"]["g3n_builtin_mc"], samples
+    return request.param, out["results"]["g3n_builtin_mc"], samples
 
 
 def test_runner_choices_equal_lm_eval_hf(hf_results, tmp_path):
-    results, samples = hf_results
-    frame = run([Variant()], ["builtin_mc"], tmp_path)
-    ours = read_samples(tmp_path, Variant().to_json(), "builtin_mc")
-    assert len(ours) == len(samples) == 48
+    name, results, samples = hf_results
+    variant = Variant(model=name)
+    frame = run([variant], ["builtin_mc"], tmp_path)
+    ours = read_samples(tmp_path, variant.to_json(), "builtin_mc")
+    assert len(ours) == len(samples) == 100
     for mine, theirs in zip(ours, samples):
         lls = [r[0] for r in theirs["filtered_resps"]]
         assert (mine["pred"], mine["pred_norm"]) == _choices(lls, theirs["doc"]["choices"]), theirs["doc_id"]
@@ -56,9 +62,9 @@ def test_runner_choices_equal_lm_eval_hf(hf_results, tmp_path):
     assert acc["acc"] == pytest.approx(results["acc,none"]) and acc["acc_norm"] == pytest.approx(results["acc_norm,none"])
 
 
-def test_adapter_under_lm_eval_equals_hf(hf_results, tiny):
-    results, samples = hf_results
-    out = _evaluate(G3nLM(loaded=tiny))
+def test_adapter_under_lm_eval_equals_hf(hf_results, request):
+    name, results, samples = hf_results
+    out = _evaluate(G3nLM(loaded=request.getfixturevalue(name)))
     mine = sorted(out["samples"]["g3n_builtin_mc"], key=lambda s: s["doc_id"])
     for a, b in zip(mine, samples):
         assert _choices([r[0] for r in a["filtered_resps"]], a["doc"]["choices"]) == _choices([r[0] for r in b["filtered_resps"]], b["doc"]["choices"])

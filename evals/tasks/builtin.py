@@ -44,7 +44,7 @@ def builtin_tasks() -> list:
     return [
         MultipleChoiceTask(
             name="builtin_mc",
-            description="48 general-knowledge questions, 4 choices, 3-shot; acc and acc_norm by log-likelihood",
+            description="100 held-out arithmetic, comparison, successor, word-length and colour questions, 4 choices, 3-shot; acc and acc_norm by log-likelihood",
             load=lambda: [mc_doc(r) for r in read_jsonl("text_mc.jsonl")],
             fewshot=lambda: [mc_doc(r) for r in read_jsonl("text_mc_fewshot.jsonl")],
             num_fewshot=3,
@@ -54,7 +54,7 @@ def builtin_tasks() -> list:
         ),
         GenerationTask(
             name="builtin_short_answer",
-            description="32 short-answer questions, 3-shot completion, stop at newline; exact match and token F1",
+            description="100 held-out questions of the same families, 3-shot completion, stop at newline; exact match and token F1",
             load=lambda: read_jsonl("short_answer.jsonl"),
             fewshot=lambda: read_jsonl("short_answer_fewshot.jsonl"),
             num_fewshot=3,
@@ -66,7 +66,7 @@ def builtin_tasks() -> list:
         GenerationTask(
             name="builtin_image_qa",
             kind="image_qa",
-            description="24 Pillow-drawn images (colours, shapes, counts, words); exact match after normalisation",
+            description="96 Pillow-drawn images (colours, shapes, counts of 1-6 dots, words); exact match after normalisation",
             load=lambda: read_jsonl("image_qa.jsonl", media_key="image"),
             make_request=media_request("image", lambda doc: doc["question"], max_new_tokens=6),
             reference=lambda doc: doc["answers"],
@@ -76,7 +76,7 @@ def builtin_tasks() -> list:
         ),
         speech_recognition_task(
             "builtin_speech_asr",
-            "12 espeak-ng sentences (16 kHz); word and character error rate",
+            "40 espeak-ng clips of 1-5 spoken digits (16 kHz); word and character error rate",
             lambda: read_jsonl("speech_asr.jsonl", media_key="audio"),
             suite="builtin",
             licence=LICENCE,
@@ -86,7 +86,7 @@ def builtin_tasks() -> list:
         GenerationTask(
             name="builtin_speech_translation",
             kind="speech_translation",
-            description="6 espeak-ng sentences translated to French; BLEU and chrF",
+            description="38 espeak-ng clips of an English colour or number word, translated to French; BLEU and chrF",
             load=lambda: read_jsonl("speech_translation.jsonl", media_key="audio"),
             make_request=media_request("audio", lambda doc: f"Translate this audio clip into {doc['language']}.", max_new_tokens=24),
             reference=lambda doc: [doc["translation"]],

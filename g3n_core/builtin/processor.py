@@ -23,9 +23,13 @@ MODEL_SPECIFIC_TOKENS = {
 }
 
 
-@lru_cache(maxsize=1)
-def _bpe() -> tuple[list[str], list[tuple[str, str]]]:
-    data = json.loads((ASSETS / "tiny_bpe.json").read_text())
+TINY_VOCABULARY = "tiny_bpe.json"  # byte-fallback BPE (scripts/make_tiny_bpe.py)
+MINI_VOCABULARY = "mini_chars.json"  # one token per character, no merges (scripts/make_mini_vocab.py)
+
+
+@lru_cache(maxsize=None)
+def _bpe(vocabulary: str) -> tuple[list[str], list[tuple[str, str]]]:
+    data = json.loads((ASSETS / vocabulary).read_text())
     return data["pieces"], [tuple(m.split(" ")) for m in data["merges"]]
 
 
@@ -34,7 +38,7 @@ def chat_template() -> str:
     return (ASSETS / "chat_template.jinja").read_text()
 
 
-def _vocab(layout: TokenLayout) -> dict[str, int]:
+def _vocab(layout: TokenLayout, vocabulary: str) -> dict[str, int]:
     specials = {
         0: "<pad>",
         1: "<eos>",
@@ -50,7 +54,7 @@ def _vocab(layout: TokenLayout) -> dict[str, int]:
         layout.eoa: "<end_of_audio>",
         layout.audio_token: "<audio_soft_token>",
     }
-    pieces, _ = _bpe()
+    pieces, _ = _bpe(vocabulary)
     ordinary = iter([f"<0x{i:02X}>" for i in range(256)] + pieces)
     vocab = {}
     for token_id in range(layout.vocab_size):
@@ -61,18 +65,30 @@ def _vocab(layout: TokenLayout) -> dict[str, int]:
     return vocab
 
 
-def build_tokenizer(layout: TokenLayout) -> GemmaTokenizer:
-    """A GemmaTokenizer whose special tokens sit at the ids of `layout`."""
-    _, merges = _bpe()
+def build_tokenizer(layout: TokenLayout, vocabulary: str = TINY_VOCABULARY, add_bos: bool = False) -> GemmaTokenizer:
+    """A GemmaTokenizer whose special tokens sit at the ids of `layout`, around the pieces of `vocabulary` (an asset).
+
+    `add_bos` makes plain-text encoding start with <bos>, as the released Gemma 3n tokenizer does (mini);
+    tiny keeps its original behaviour (no BOS), which its tests were written against.
+    """
+    _, merges = _bpe(vocabulary)
     return GemmaTokenizer(
-        vocab=_vocab(layout),
+        vocab=_vocab(layout, vocabulary),
         merges=merges,
+        add_bos_token=add_bos,
         extra_special_tokens=["<start_of_turn>", "<end_of_turn>"],
         **MODEL_SPECIFIC_TOKENS,
     )
 
 
-def build_processor(layout: TokenLayout, image_size: int, image_tokens: int, audio_tokens: int) -> Gemma3nProcessor:
+def build_processor(
+    layout: TokenLayout,
+    image_size: int,
+    image_tokens: int,
+    audio_tokens: int,
+    vocabulary: str = TINY_VOCABULARY,
+    add_bos: bool = False,
+) -> Gemma3nProcessor:
     """Tokenizer, SigLIP-style image processor and Gemma 3n audio feature extractor, with the chat template."""
     image_processor = SiglipImageProcessor(
         size={"height": image_size, "width": image_size},
@@ -82,7 +98,7 @@ def build_processor(layout: TokenLayout, image_size: int, image_tokens: int, aud
     return Gemma3nProcessor(
         feature_extractor=Gemma3nAudioFeatureExtractor(),
         image_processor=image_processor,
-        tokenizer=build_tokenizer(layout),
+        tokenizer=build_tokenizer(layout, vocabulary, add_bos),
         chat_template=chat_template(),
         audio_seq_length=audio_tokens,
         image_seq_length=image_tokens,

@@ -28,7 +28,7 @@ def _model_and_dtype(parser: argparse.ArgumentParser, model: str, dtype: bool = 
 
     add_knob_arg(parser, knob("model"), default=model, help=f"the parent: {knob('model').metadata['help']} (default %(default)s)")
     if dtype:
-        add_knob_arg(parser, knob("dtype"), help="count bytes at this dtype (default: bfloat16; float32 for tiny)")
+        add_knob_arg(parser, knob("dtype"), help="count bytes at this dtype (default: bfloat16; float32 for mini and tiny)")
 
 
 def _slice_args(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
@@ -70,6 +70,8 @@ def _presets(args: argparse.Namespace) -> int:
     from .sizes import preset_table
 
     dtype = _dtype(args)
+    if args.model == "mini":
+        return _mini_presets(args, dtype)
     rows = preset_table(args.model, dtype)
     if args.json:
         print(json.dumps(rows))
@@ -92,6 +94,30 @@ def _presets(args: argparse.Namespace) -> int:
             f"{row['preset']:<14} {row['layers']:>6} {row['kv_shared_layers']:>9} {_gb(row['total_params']):>9} "
             f"{_gb(row['effective_params']):>10} {row['bytes'] / 2**30:>7.2f} {row['lab_effective_params'] / 1e9:>7.2f}B "
             f"{diff:>+6.2f}% {row['lab_mmlu']:>8.1f}"
+        )
+    return 0
+
+
+MINI_COLUMNS = (("builtin_mc/acc", "MC acc"), ("builtin_short_answer/exact_match", "short EM"), ("builtin_image_qa/exact_match", "image EM"), ("builtin_speech_asr/wer", "ASR WER"))
+
+
+def _mini_presets(args: argparse.Namespace, dtype: str) -> int:
+    from .mini_ladder import ladder_table, read_table
+
+    rows = ladder_table(dtype)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"mini's MatFormer ladder (sizes in {dtype}); source: {read_table()['source']}")
+    header = f"{'preset':<14} {'level':<6} {'layers':>6} {'effective':>10} {'of full':>7} {'MiB':>6} " + " ".join(f"{title:>9}" for _, title in MINI_COLUMNS)
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        measured = row["measured"]
+        values = " ".join(f"{measured[key]:>9.3f}" if key in measured else f"{'-':>9}" for key, _ in MINI_COLUMNS)
+        print(
+            f"{row['preset']:<14} {row['level']:<6} {row['layers']:>6} {_gb(row['effective_params']):>10} "
+            f"{100 * row['effective_fraction']:>6.1f}% {row['bytes'] / 2**20:>6.1f} {values}"
         )
     return 0
 
@@ -193,7 +219,7 @@ def register(sub) -> None:
     parser = sub.add_parser("matformer", help="MatFormer Mix-n-Match: preset sizes, custom slice sizes, slice export")
     group = parser.add_subparsers(dest="matformer_command", required=True)
 
-    p = group.add_parser("presets", help="every MatFormer Lab preset that fits the model, with its size")
+    p = group.add_parser("presets", help="every MatFormer Lab preset that fits the model, with its size (mini: its own measured ladder)")
     _model_and_dtype(p, "e4b-shape")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_presets)

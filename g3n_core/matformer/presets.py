@@ -65,14 +65,17 @@ def lab_parent_layers() -> int:
     return json.loads(TABLE.read_text())["parent_layers"]
 
 
-def find_preset(name: str) -> LabPreset:
-    """A preset by its key (E2B, E2.98B-layer, ...) or its full table name, case-insensitively."""
+def find_preset(name: str):
+    """A preset by its key or full table name, case-insensitively: the Lab's (E2B, E2.98B-layer, ...) or mini's ladder (E1.31M-layer, ...)."""
+    from .mini_ladder import mini_presets
+
     wanted = name.strip().lower()
-    for preset in lab_presets():
+    for preset in (*lab_presets(), *mini_presets()):
         if wanted in (preset.key.lower(), preset.name.lower()):
             return preset
     keys = ", ".join(p.key for p in lab_presets())
-    raise SliceError(f"unknown MatFormer preset {name!r}; presets are {keys}")
+    minis = ", ".join(p.key for p in mini_presets())
+    raise SliceError(f"unknown MatFormer preset {name!r}; presets are {keys} (Gemma 3n E4B) and {minis} (mini)")
 
 
 def _ints(text: str) -> list[int]:

@@ -46,8 +46,14 @@ class SlicePlan:
 
 
 def _check_preset_fits(slc: MatformerSlice, parent_layers: int) -> None:
+    from .mini_ladder import mini_parent_layers, mini_presets
     from .presets import lab_parent_layers, lab_presets
 
+    if slc.preset in {p.key for p in mini_presets()} and parent_layers != mini_parent_layers():
+        raise SliceError(
+            f"preset {slc.preset} is a slice of the {mini_parent_layers()}-layer built-in mini, but this model has "
+            f"{parent_layers} layers; use --model mini, or give a custom slice with --ffn/--skip"
+        )
     if slc.preset is None or slc.preset not in {p.key for p in lab_presets()}:
         return
     if parent_layers != lab_parent_layers():

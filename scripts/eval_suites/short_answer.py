@@ -1,42 +1,14 @@
-"""Short-answer questions written for the Gemma 3n workbench (CC0 1.0). The first answer is the canonical one."""
+"""builtin_short_answer: held-out instances of mini's text families, answered in a few characters (CC0 1.0).
 
-FEWSHOT = [
-    ("What colour is the sky on a clear day?", ["blue"]),
-    ("How many wheels does a bicycle have?", ["two", "2"]),
-    ("What is the capital of France?", ["Paris"]),
-]
+Drawn like builtin_mc (scripts/eval_suites/text_mc.py) with its own draw; the first answer is the
+canonical one. The few-shot pool (3) is the first three of mini's few-shot training items.
+"""
 
-QUESTIONS = [
-    ("What is the capital of Italy?", ["Rome"]),
-    ("How many days are there in a week?", ["seven", "7"]),
-    ("What animal says moo?", ["a cow", "cow"]),
-    ("What is two plus three?", ["five", "5"]),
-    ("What is the largest planet in the Solar System?", ["Jupiter"]),
-    ("Which animal has a very long neck and eats leaves from tall trees?", ["a giraffe", "giraffe"]),
-    ("What is the capital of Germany?", ["Berlin"]),
-    ("How many legs does a dog have?", ["four", "4"]),
-    ("What do you call the star at the centre of our Solar System?", ["the Sun", "Sun"]),
-    ("What is the opposite of up?", ["down"]),
-    ("What is ten minus four?", ["six", "6"]),
-    ("Which ocean lies between Europe and North America?", ["the Atlantic Ocean", "Atlantic", "the Atlantic"]),
-    ("What is the first letter of the English alphabet?", ["A"]),
-    ("What colour are ripe bananas?", ["yellow"]),
-    ("What is the freezing point of water in degrees Celsius?", ["zero", "0", "0 degrees"]),
-    ("Who wrote the play Romeo and Juliet?", ["William Shakespeare", "Shakespeare"]),
-    ("What is the capital of Spain?", ["Madrid"]),
-    ("How many months are there in a year?", ["twelve", "12"]),
-    ("What is the chemical formula of water?", ["H2O"]),
-    ("What is the name of the natural satellite of the Earth?", ["the Moon", "Moon"]),
-    ("What is three times three?", ["nine", "9"]),
-    ("Which gas do humans need to breathe to live?", ["oxygen"]),
-    ("What is the capital of Canada?", ["Ottawa"]),
-    ("What colour is fresh grass?", ["green"]),
-    ("How many continents are there on Earth?", ["seven", "7"]),
-    ("What is the largest mammal in the world?", ["the blue whale", "blue whale"]),
-    ("Which country is home to the kangaroo?", ["Australia"]),
-    ("What is half of twenty?", ["ten", "10"]),
-    ("What do bees collect from flowers?", ["nectar", "pollen", "nectar and pollen"]),
-    ("What is the capital of Egypt?", ["Cairo"]),
-    ("How many players are on the field for one football (soccer) team?", ["eleven", "11"]),
-    ("What is the hardest natural substance?", ["diamond", "a diamond"]),
-]
+from __future__ import annotations
+
+from g3n_core.builtin.mini_data.families import fewshot_items
+
+from .text_mc import COUNTS, draw_items
+
+QUESTIONS = [(item.question, [item.answer]) for item in draw_items(COUNTS, "short-answer")]
+FEWSHOT = [(item.question, [item.answer]) for item in fewshot_items()[:3]]

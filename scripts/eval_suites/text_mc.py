@@ -1,60 +1,41 @@
-"""Text multiple-choice questions written for the Gemma 3n workbench (CC0 1.0). Answer index in `answer`."""
+"""builtin_mc: held-out instances of mini's text families as 4-way multiple choice (CC0 1.0).
 
-FEWSHOT = [
-    ("Which animal is known for carrying its house on its back?", ["a snail", "a horse", "a sparrow", "a salmon"], 0),
-    ("What do bees make?", ["milk", "honey", "silk", "wool"], 1),
-    ("Which of these is used to cut paper?", ["a spoon", "a pillow", "scissors", "a candle"], 2),
-    ("What is frozen water called?", ["steam", "sand", "glass", "ice"], 3),
-    ("Which season comes after winter?", ["spring", "autumn", "summer", "winter again"], 0),
-]
+Items come from g3n_core.builtin.mini_data.families: only held-out items (and colour-world facts,
+which are knowledge) are drawn, with the evaluation seed; the choices are the answer and three
+distractors (no choice a prefix of another) in a seeded order. The few-shot pool is training items.
+"""
 
-QUESTIONS = [
-    ("How many legs does a spider have?", ["six", "eight", "ten", "four"], 1),
-    ("Which planet is closest to the Sun?", ["Venus", "Earth", "Mercury", "Mars"], 2),
-    ("What gas do plants take in from the air to make food?", ["oxygen", "helium", "nitrogen", "carbon dioxide"], 3),
-    ("Which of these is a mammal?", ["a whale", "a shark", "a trout", "an octopus"], 0),
-    ("What is the boiling point of water at sea level in degrees Celsius?", ["50", "100", "150", "212"], 1),
-    ("Which instrument has black and white keys?", ["a violin", "a drum", "a piano", "a flute"], 2),
-    ("What do you call a baby cat?", ["a puppy", "a calf", "a foal", "a kitten"], 3),
-    ("Which shape has three sides?", ["a triangle", "a square", "a circle", "a hexagon"], 0),
-    ("Which organ pumps blood through the body?", ["the lungs", "the heart", "the liver", "the stomach"], 1),
-    ("What is the largest ocean on Earth?", ["the Atlantic Ocean", "the Indian Ocean", "the Pacific Ocean", "the Arctic Ocean"], 2),
-    ("Which tool is best for driving a nail into wood?", ["a saw", "a ruler", "a brush", "a hammer"], 3),
-    ("What colour do you get by mixing blue and yellow paint?", ["green", "purple", "orange", "pink"], 0),
-    ("How many minutes are there in an hour?", ["thirty", "sixty", "ninety", "one hundred"], 1),
-    ("Which of these is a source of light at night in the sky?", ["a cloud", "a rainbow", "the Moon", "the wind"], 2),
-    ("What do caterpillars turn into?", ["frogs", "snakes", "worms", "butterflies"], 3),
-    ("Which material is magnetic?", ["iron", "wood", "glass", "plastic"], 0),
-    ("What is the main language spoken in Brazil?", ["Spanish", "Portuguese", "French", "Italian"], 1),
-    ("Which of these keeps food cold?", ["an oven", "a toaster", "a refrigerator", "a kettle"], 2),
-    ("How many days are there in a leap year?", ["364", "365", "360", "366"], 3),
-    ("Which sense do we use our ears for?", ["hearing", "taste", "smell", "touch"], 0),
-    ("What is the capital city of Japan?", ["Kyoto", "Tokyo", "Osaka", "Seoul"], 1),
-    ("Which of these animals can fly?", ["a penguin", "an ostrich", "an eagle", "a kiwi"], 2),
-    ("What falls from clouds when it rains?", ["sand", "leaves", "snowballs", "drops of water"], 3),
-    ("Which number is even?", ["fourteen", "nine", "seven", "eleven"], 0),
-    ("What does a thermometer measure?", ["weight", "temperature", "length", "speed"], 1),
-    ("Which part of a plant is usually under the ground?", ["the flower", "the leaf", "the root", "the fruit"], 2),
-    ("Which vehicle travels on rails?", ["a bicycle", "a boat", "a helicopter", "a train"], 3),
-    ("What is the opposite of hot?", ["cold", "loud", "heavy", "bright"], 0),
-    ("Which continent is Egypt in?", ["Asia", "Africa", "Europe", "South America"], 1),
-    ("What do we call a person who writes books?", ["a pilot", "a baker", "an author", "a dentist"], 2),
-    ("How many sides does a hexagon have?", ["four", "five", "eight", "six"], 3),
-    ("Which of these is a fruit?", ["an apple", "a carrot", "a potato", "an onion"], 0),
-    ("What is the chemical symbol for gold?", ["Ag", "Au", "Gd", "Go"], 1),
-    ("Which of these is the fastest land animal?", ["a tortoise", "an elephant", "a cheetah", "a cow"], 2),
-    ("Where does a fish breathe through?", ["its fins", "its tail", "its scales", "its gills"], 3),
-    ("What do you use to see things that are very far away in space?", ["a telescope", "a microscope", "a stethoscope", "a periscope"], 0),
-    ("Which month has the fewest days?", ["January", "February", "April", "December"], 1),
-    ("What is the centre of an atom called?", ["the shell", "the orbit", "the nucleus", "the cloud"], 2),
-    ("Which of these is a primary colour of light?", ["brown", "grey", "black", "red"], 3),
-    ("What do you call water falling as ice crystals?", ["snow", "fog", "dew", "mist"], 0),
-    ("Which bird is a symbol of peace?", ["a crow", "a dove", "a vulture", "a parrot"], 1),
-    ("How many hours are there in a day?", ["twelve", "twenty", "twenty-four", "forty-eight"], 2),
-    ("Which metal is liquid at room temperature?", ["copper", "silver", "aluminium", "mercury"], 3),
-    ("What shape is a football usually?", ["round", "square", "flat", "triangular"], 0),
-    ("Which of these is used to write on a blackboard?", ["a stapler", "chalk", "glue", "a sponge"], 1),
-    ("Which animal is known as the king of the jungle?", ["the zebra", "the monkey", "the lion", "the giraffe"], 2),
-    ("What is the tallest mountain above sea level?", ["Kilimanjaro", "Mont Blanc", "Denali", "Mount Everest"], 3),
-    ("What do we call the study of living things?", ["biology", "geology", "astronomy", "arithmetic"], 0),
-]
+from __future__ import annotations
+
+import random
+
+from g3n_core.builtin.mini_data.families import EVAL_SEED, evaluation_items, fewshot_items
+
+# Questions per family: 100 in all.
+COUNTS = {"plus": 16, "minus": 14, "larger": 16, "after_number": 12, "after_letter": 6, "letters": 16, "colour": 20}
+
+
+def draw_items(counts: dict[str, int], salt: str) -> list:
+    """`counts[family]` held-out items per family, drawn with the evaluation seed, in family order."""
+    rnd = random.Random(f"{EVAL_SEED}-{salt}")
+    chosen = []
+    for family, n in counts.items():
+        pool = [i for i in evaluation_items() if i.family == family]
+        chosen += rnd.sample(pool, n)
+    return chosen
+
+
+def as_choices(item, rnd: random.Random) -> tuple[str, list[str], int]:
+    """(question, choices, index of the answer)."""
+    choices = [item.answer, *item.distractors[:3]]
+    rnd.shuffle(choices)
+    return item.question, choices, choices.index(item.answer)
+
+
+def _rows(items, salt: str) -> list[tuple[str, list[str], int]]:
+    rnd = random.Random(f"{EVAL_SEED}-{salt}-order")
+    return [as_choices(item, rnd) for item in items]
+
+
+QUESTIONS = _rows(draw_items(COUNTS, "mc"), "mc")
+FEWSHOT = _rows(fewshot_items(), "mc-fewshot")

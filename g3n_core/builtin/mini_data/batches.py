@@ -1,0 +1,55 @@
+"""Examples -> padded model inputs: right-padded ids and labels, pixel values, log-mel features with masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .examples import IGNORE, Example, MediaPool
+
+PAD_ID = 0  # <pad>
+
+
+def collate(examples: list[Example], pool: MediaPool | None = None) -> dict[str, torch.Tensor]:
+    """One batch: input_ids / attention_mask / labels, plus pixel_values or input_features(+mask) when the examples carry media."""
+    width = max(len(e.ids) for e in examples)
+    ids = torch.full((len(examples), width), PAD_ID, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, example in enumerate(examples):
+        n = len(example.ids)
+        ids[row, :n] = torch.tensor(example.ids)
+        labels[row, :n] = torch.tensor(example.labels)
+        mask[row, :n] = 1
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    images = [e.image for e in examples if e.image is not None]
+    if images:
+        batch["pixel_values"] = torch.from_numpy(pool.pixels[images]).float() / 255.0
+    clips = [pool.features[e.audio] for e in examples if e.audio is not None]
+    if clips:
+        frames = max(len(c) for c in clips)
+        features = np.zeros((len(clips), frames, clips[0].shape[1]), dtype=np.float32)
+        valid = np.zeros((len(clips), frames), dtype=bool)
+        for row, clip in enumerate(clips):
+            features[row, : len(clip)] = clip
+            valid[row, : len(clip)] = True
+        batch["input_features"] = torch.from_numpy(features)
+        batch["input_features_mask"] = torch.from_numpy(valid)
+    return batch
+
+
+def length_groups(examples: list[Example], size: int) -> list[list[Example]]:
+    """Examples sorted by length and cut into groups of `size`: little padding per forward pass."""
+    ordered = sorted(examples, key=lambda e: len(e.ids))
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean next-token cross-entropy over answer tokens, and each row's summed loss and token count ([B, 2])."""
+    shifted = labels[:, 1:]
+    losses = torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().transpose(1, 2), shifted, ignore_index=IGNORE, reduction="none"
+    )
+    valid = shifted != IGNORE
+    per_row = torch.stack([(losses * valid).sum(-1), valid.sum(-1).float()], dim=-1)
+    return losses.sum() / valid.sum().clamp(min=1), per_row.detach()

@@ -1,0 +1,287 @@
+"""Train `mini` from a fixed seed on the CPU: python -m g3n_core.builtin.train_mini --out DIR
+
+Data is procedural (g3n_core.builtin.mini_data: the training side of the held-out split, media
+drawn once into memory). Every step trains one nested sub-model (the whole model half the time,
+else an FFN width per layer from {1, 3/4, 1/2, 1/4} and sometimes the ladder's layer skips) on a
+text batch (chat and completion forms), an image batch and a speech batch, with loss on answer
+tokens only and activation sparsity on (the config's own pattern). DIR receives `checkpoint/`
+(the released checkpoints' layout, bfloat16), `loss.csv`, `loss.html`, `media_hashes.json` and
+`run.json` (settings, wall and CPU time). `python -m g3n_core.builtin.train_mini --install DIR`
+copies the checkpoint into g3n_core/builtin/mini/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import resource
+import sys
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..dataclass_args import add_dataclass_args, dataclass_from_args
+from .configs import mini_config
+from .mini_data.families import TRAINING_SEEDS
+from .nesting import NestedModel, sample_sub_model
+
+
+def _knob(default, help: str):  # noqa: A002 - argparse's word
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainSettings:
+    """Every knob of a training run; the command line is built from these fields."""
+
+    seed: int = _knob(0, f"random seed, in {TRAINING_SEEDS.start}..{TRAINING_SEEDS.stop - 1} (evaluation uses one outside)")
+    steps: int = _knob(2400, "optimizer steps")
+    text_batch: int = _knob(32, "text examples per step (chat and completion forms)")
+    image_batch: int = _knob(12, "image examples per step")
+    audio_batch: int = _knob(8, "speech examples per step (transcription and translation)")
+    micro_batch: int = _knob(16, "examples per forward pass (text is cut by length into passes of this size)")
+    lr: float = _knob(3e-3, "peak learning rate (AdamW; linear warm-up, cosine decay to a tenth of it)")
+    warmup: int = _knob(100, "warm-up steps")
+    weight_decay: float = _knob(0.01, "AdamW weight decay")
+    p_full: float = _knob(0.5, "probability that a step trains the whole model rather than a nested sub-model")
+    p_skip: float = _knob(0.5, "probability that a sub-model step also skips one of the ladder's layer sets")
+    images_per_kind: int = _knob(1200, "pictures drawn per image family (colour, shape, count, word)")
+    asr_clips: int = _knob(1500, "spoken digit strings for transcription")
+    clips_per_word: int = _knob(40, "spoken clips per translation word")
+    threads: int = _knob(2, "torch CPU threads")
+    max_minutes: float = _knob(0.0, "stop early after this many wall-clock minutes of training (0: no limit)")
+    save_every: int = _knob(0, "also write a loadable snapshot to DIR/snapshot every this many steps (0: only at the end)")
+
+    def __post_init__(self) -> None:
+        if self.seed not in TRAINING_SEEDS:
+            raise SystemExit(f"--seed must be in {TRAINING_SEEDS.start}..{TRAINING_SEEDS.stop - 1}; the evaluation suites own the others")
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _lr_at(step: int, s: TrainSettings) -> float:
+    if step < s.warmup:
+        return s.lr * (step + 1) / s.warmup
+    progress = (step - s.warmup) / max(1, s.steps - s.warmup)
+    return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _skip_sets() -> list[tuple[int, ...]]:
+    from ..matformer.mini_ladder import training_skip_sets
+
+    return training_skip_sets()
+
+
+def _forward_loss(model, batch: dict, totals: dict, families: list[str]) -> torch.Tensor:
+    from .mini_data.batches import answer_loss
+
+    labels = batch.pop("labels")
+    logits = model(**batch).logits
+    loss, per_row = answer_loss(logits, labels)
+    for family, (summed, count) in zip(families, per_row.tolist()):
+        totals[family][0] += summed
+        totals[family][1] += count
+    return loss
+
+
+class Trainer:
+    """One run: model, data, optimizer, logs."""
+
+    def __init__(self, settings: TrainSettings, out: Path):
+        from .mini import build_mini_processor
+
+        self.s, self.out = settings, out
+        torch.manual_seed(settings.seed)
+        self.rnd = random.Random(settings.seed)
+        from transformers import Gemma3nForConditionalGeneration
+
+        self.processor = build_mini_processor()
+        self.model = Gemma3nForConditionalGeneration(mini_config()).train()
+        self.nested = NestedModel(self.model.model.language_model)
+        self.skip_sets = _skip_sets()
+        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
+        rest = [p for n, p in self.model.named_parameters() if p.ndim < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": settings.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=settings.lr, betas=(0.9, 0.98)
+        )
+
+    def build_data(self) -> None:
+        """Text examples and the media pool (drawn and spoken once)."""
+        from tqdm import tqdm
+
+        from .mini_data.examples import MediaExamples, TextExamples, build_media_pool
+
+        self.text = TextExamples(self.processor)
+        bar = tqdm(desc="speaking clips", unit="clip", file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        s = self.s
+        self.pool = build_media_pool(self.processor, s.seed, s.images_per_kind, s.asr_clips, s.clips_per_word, progress)
+        bar.close()
+        self.media = MediaExamples(self.text, self.pool)
+
+    def step(self, step: int) -> dict:
+        """One optimizer step; returns the row logged to loss.csv."""
+        from .mini_data.batches import collate, length_groups
+
+        s = self.s
+        sub = sample_sub_model(self.rnd, self.nested.full_widths, self.skip_sets, s.p_full, s.p_skip)
+        self.nested.set(sub)
+        lr = _lr_at(step, s)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        parts = {
+            "text": [self.text.sample(self.rnd) for _ in range(s.text_batch)],
+            "image": [self.media.image(self.rnd) for _ in range(s.image_batch)],
+            "audio": [self.media.audio(self.rnd) for _ in range(s.audio_batch)],
+        }
+        losses = {}
+        for name, examples in parts.items():
+            if not examples:
+                continue
+            groups = length_groups(examples, s.micro_batch)
+            value = 0.0
+            for group in groups:
+                loss = _forward_loss(self.model, collate(group, self.pool), totals, [e.family for e in group]) * (len(group) / len(examples))
+                loss.backward()
+                value += float(loss)
+            losses[name] = value
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        row = {"step": step, "lr": lr, "loss": sum(losses.values()), "grad_norm": grad_norm, "full": sub.widths == self.nested.full_widths and not sub.skip}
+        row |= {f"loss_{k}": v for k, v in losses.items()}
+        row |= {f"fam_{k}": v[0] / max(v[1], 1) for k, v in sorted(totals.items())}
+        return row
+
+    def save(self, record: dict, folder: str = "checkpoint") -> Path:
+        """The checkpoint in bfloat16, in the released checkpoints' layout, with the run's record (training continues)."""
+        from transformers import Gemma3nForConditionalGeneration
+
+        from .checkpoint import MARKER, generation_config
+        from .configs import MINI_LAYOUT
+        from .mini import MINI_DTYPE, MINI_VERSION
+
+        target = self.out / folder
+        model = Gemma3nForConditionalGeneration(mini_config()).to(MINI_DTYPE)
+        model.load_state_dict({k: v.to(MINI_DTYPE) for k, v in self.model.state_dict().items()})
+        model.generation_config = generation_config(MINI_LAYOUT.end_of_turn)
+        model.eval().save_pretrained(target)
+        self.processor.save_pretrained(target)
+        (target / "README.md").write_text(
+            "# mini: a small Gemma 3n trained by the Gemma 3n workbench\n\n"
+            "See docs/mini.md in the workbench repository for what it knows, how it was trained and its limits.\n"
+        )
+        marker = {"name": "mini", "version": MINI_VERSION, "random_weights": False, "training": record}
+        (target / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
+        (target / "media_hashes.json").write_text(json.dumps(self.pool.hashes) + "\n")
+        return target
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    steps = [r["step"] for r in rows]
+    for key in ("loss", "loss_text", "loss_image", "loss_audio"):
+        if key in rows[0]:
+            figure.add_trace(go.Scatter(x=steps, y=[r.get(key) for r in rows], name=key, mode="lines"))
+    figure.update_layout(title="mini training loss (answer tokens)", xaxis_title="step", yaxis_title="cross-entropy", yaxis_type="log")
+    figure.write_html(path, include_plotlyjs="cdn")
+
+
+def train(settings: TrainSettings, out: Path) -> Path:
+    """Run training into `out`; returns the checkpoint folder."""
+    from tqdm import tqdm
+
+    from ..info import cpu_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(settings.threads)
+    wall0, cpu0 = time.perf_counter(), _cpu_seconds()
+    trainer = Trainer(settings, out)
+    trainer.build_data()
+    data_wall, data_cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
+    rows: list[dict] = []
+    fieldnames: list[str] | None = None
+    train0 = time.perf_counter()
+    with open(out / "loss.csv", "w", newline="") as handle, tqdm(total=settings.steps, desc="training mini", unit="step", file=sys.stderr) as bar:
+        writer = None
+        for step in range(settings.steps):
+            row = trainer.step(step)
+            row["wall_s"] = round(time.perf_counter() - wall0, 1)
+            row["cpu_s"] = round(_cpu_seconds() - cpu0, 1)
+            if writer is None:
+                fieldnames = list(row) + [f"fam_{f}" for f in _ALL_FAMILIES if f"fam_{f}" not in row]
+                writer = csv.DictWriter(handle, fieldnames=fieldnames, extrasaction="ignore")
+                writer.writeheader()
+            writer.writerow(row)
+            handle.flush()
+            rows.append(row)
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.1e}")
+            if settings.save_every and (step + 1) % settings.save_every == 0 and step + 1 < settings.steps:
+                trainer.save({"snapshot_at_step": step + 1, "wall_s": row["wall_s"], "cpu_s": row["cpu_s"]}, "snapshot")
+            if settings.max_minutes and time.perf_counter() - train0 > settings.max_minutes * 60:
+                break
+    record = {
+        "settings": asdict(settings),
+        "steps_done": len(rows),
+        "wall_s": round(time.perf_counter() - wall0, 1),
+        "cpu_s": round(_cpu_seconds() - cpu0, 1),
+        "data_wall_s": round(data_wall, 1),
+        "data_cpu_s": round(data_cpu, 1),
+        "final_loss": rows[-1]["loss"] if rows else None,
+        "cpu": cpu_model(),
+        "torch": torch.__version__,
+        "command": "python -m g3n_core.builtin.train_mini " + " ".join(sys.argv[1:]),
+    }
+    record["dedicated_2_core_minutes"] = round(record["cpu_s"] / 2 / 60, 1)
+    checkpoint = trainer.save(record)
+    (out / "run.json").write_text(json.dumps(record, indent=1) + "\n")
+    if rows:
+        _plot(rows, out / "loss.html")
+    return checkpoint
+
+
+_ALL_FAMILIES = (
+    "plus", "minus", "larger", "after_letter", "after_number", "letters", "colour", "alphabet",
+    "image_colour", "image_shape", "image_count", "image_word", "speech_asr", "speech_translate",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: train into --out, or --install a run's checkpoint into the repository."""
+    parser = argparse.ArgumentParser(prog="python -m g3n_core.builtin.train_mini", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="output folder of the run")
+    parser.add_argument("--install", metavar="RUN_DIR", help="copy RUN_DIR/checkpoint into g3n_core/builtin/mini/ and stop")
+    add_dataclass_args(parser, TrainSettings)
+    args = parser.parse_args(argv)
+    if args.install:
+        from .mini import install_mini
+
+        print(f"installed {install_mini(args.install)}")
+        return 0
+    if not args.out:
+        parser.error("--out DIR is required (or --install RUN_DIR)")
+    settings = dataclass_from_args(TrainSettings, args)
+    checkpoint = train(settings, Path(args.out))
+    print(f"wrote {checkpoint}; see {Path(args.out) / 'run.json'} and loss.html")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
