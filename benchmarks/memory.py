@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.plain import fixed_prompt, load_plain
+from benchmarks.plain import fixed_prompt, load_plain, runnable, variant_spec
 from benchmarks.report import available_memory_gb, write_result
 
 DEFAULT_VARIANTS = ("ple=mmap",)
@@ -84,7 +84,7 @@ def compare_memory(model: str, dtype: str, device: str, variants: list[str], new
     rows = {"plain transformers": plain}
     plain_rss = plain["after_generate"]["rss_mb"]
     for extra in variants:
-        spec = f"{model} dtype={dtype} device={device} towers=text {extra}"
+        spec = variant_spec(model, dtype, device, extra)
         try:
             report, logits = measure_in_subprocess({**base_job, "label": extra, "spec": spec})
         except RuntimeError as err:  # one failed variant (out of memory, say) must not lose the others
@@ -130,9 +130,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(_child(json.loads(args.child))))
         return
     print(f"available memory: {available_memory_gb():.1f} GB")
-    rows = compare_memory(args.model, args.dtype, args.device, args.variants, args.new_tokens)
+    variants, skipped = runnable(args.model, args.dtype, args.device, args.variants)
+    rows = compare_memory(args.model, args.dtype, args.device, variants, args.new_tokens)
     print_memory(rows)
-    print(f"wrote {write_result('memory', {'model': args.model, 'dtype': args.dtype, 'rows': rows}, args.out)}")
+    print(f"wrote {write_result('memory', {'model': args.model, 'dtype': args.dtype, 'rows': rows, 'skipped': skipped}, args.out)}")
 
 
 if __name__ == "__main__":

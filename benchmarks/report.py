@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 import transformers
 
+from g3n_core import hardware
+
 RESULTS = Path("results")
 
 
@@ -21,6 +23,7 @@ def machine() -> dict:
         "torch_threads": torch.get_num_threads(),
         "loadavg_1m": os.getloadavg()[0],
         "cpu": _cpu_model(),
+        "cpu_features": hardware.cpu_info().describe(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),

@@ -126,9 +126,25 @@ def _register_generate(sub) -> None:
 # -- info ----------------------------------------------------------------------------------------
 
 
+def _features(args: argparse.Namespace) -> int:
+    from .hardware import cpu_info, features_table
+
+    device, dtype = args.device or default_device(), args.dtype or "bfloat16"
+    rows = features_table(device, dtype)
+    if args.json:
+        print(json.dumps({"cpu": cpu_info().describe(), "device": device, "dtype": dtype, "features": rows}))
+        return 0
+    print(f"{cpu_info().describe()}\nspeed features on {device} in {dtype}:")
+    for row in rows:
+        print(f"  {row['feature']:<30} {'available' if row['available'] else 'NOT available':<14} {row['why']}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from .info import human_count, model_info
 
+    if args.features:
+        return _features(args)
     info = model_info(variant_from_args(args))
     if args.json:
         print(json.dumps(info.to_dict()))
@@ -147,6 +163,7 @@ def _register_info(sub) -> None:
     p = sub.add_parser("info", help="parameter counts and bytes by component, effective parameters, config summary")
     add_variant_args(p)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--features", action="store_true", help="which speed features this machine runs (at --device, --dtype; default bfloat16), and why")
     p.set_defaults(handler=_info)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from .errors import ModelSourceError, SliceError, VariantError
+from .hardware import check_feature
 from .matformer.spec import MatformerSlice, custom_label
 from .sources import classify, num_text_layers, read_config
 from .sparsity import check_layer_count, format_sparsity, parse_sparsity
@@ -26,6 +27,10 @@ PLE_MODES = ("resident", "mmap")
 KV_CACHES = ("dynamic", "static")
 QUANTS = ("none", "int8")
 BOOL_FIELDS = ("sparse_ffn", "compile", "prepack")  # on/off knobs: true/false in specs and JSON
+FLOAT16_WARNING = (
+    "float16: real Gemma 3n weights overflow in float16 (activations reach inf); results may be wrong. "
+    "Use bfloat16, or float32 where bfloat16 is not supported"
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,10 @@ class Variant:
         if dtype == "float16" and device == "cpu":
             raise VariantError("dtype", "float16 is not supported on the CPU here (slow, incomplete kernels); use bfloat16 or float32")
         if dtype == "bfloat16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
-            raise VariantError("dtype", f"this GPU ({torch.cuda.get_device_name()}) has no bfloat16 support; use float16 or float32")
+            raise VariantError(
+                "dtype", f"this GPU ({torch.cuda.get_device_name()}) has no bfloat16 support; use float32 "
+                "(float16 overflows on real Gemma 3n weights)"
+            )
         self._set("dtype", dtype)
 
     def _check_attn(self) -> None:
@@ -167,16 +175,12 @@ class Variant:
         for name in BOOL_FIELDS:
             if not isinstance(getattr(self, name), bool):
                 raise VariantError(name, f"must be true or false, got {getattr(self, name)!r}")
-        if self.prepack and (self.device != "cpu" or self.dtype != "bfloat16"):
-            raise VariantError(
-                "prepack", "pre-packed oneDNN weights are a CPU bfloat16 feature (bit-identical and faster there); use device=cpu dtype=bfloat16"
-            )
+        if self.prepack:
+            check_feature("prepack", "prepack=true", self.device, self.dtype)
         if self.compile and self.kv_cache != "static":
             raise VariantError("compile", "compiling the decode step needs fixed shapes: set kv_cache=static as well")
-        if self.ple == "mmap" and classify(self.model).is_shape and self.dtype != "bfloat16":
-            raise VariantError(
-                "ple", f"ple=mmap maps {self.model}'s bfloat16 checkpoint (written once to the cache); use dtype=bfloat16"
-            )
+        if self.compile:
+            check_feature("compile", "kv_cache=static compile=true", self.device, self.dtype)
 
     # -- derived values -----------------------------------------------------------------------
 
@@ -184,6 +188,11 @@ class Variant:
     def torch_dtype(self) -> torch.dtype:
         """The torch dtype named by `dtype`."""
         return DTYPES[self.dtype]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a person reading this variant's results must know (float16's overflow on real weights)."""
+        return [FLOAT16_WARNING] if self.dtype == "float16" else []
 
     @property
     def text_only(self) -> bool:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import hardware
 from ..sparsity import text_decoder
 from .ple_mmap import MappedPerLayerEmbedding
 from .prepack import PackedLinear, pack_weight, packed_linear
@@ -160,10 +161,12 @@ def _matvec_layouts(weights: list[torch.Tensor], x: torch.Tensor, int8: bool):
         yield "int8pack", lambda: [int8_linear(x, q, s) for q, s in weights]
         return
     yield "linear", lambda: [F.linear(x, w) for w in weights]
-    if x.device.type == "cpu" and x.dtype == torch.bfloat16:
+    if x.device.type == "cpu" and x.dtype == torch.bfloat16 and hardware.cpu_info().onednn_bf16:  # packing needs oneDNN bf16
         packed = [pack_weight(w) for w in weights]
         yield "oneDNN-packed", lambda: [packed_linear(x, p) for p in packed]
         del packed
+    if x.device.type == "cpu" and x.dtype == torch.bfloat16 and not hardware.cpu_info().onednn_bf16:
+        return  # the sparse FFN's [in, out] product runs in float32 there (RowTable.float32_combine): ~0.3 GB/s in bf16
     for i, w in enumerate(weights):
         weights[i] = w.t().contiguous()  # [in, out]: the layout the sparse FFN uses for down_proj
     yield "x @ w(in x out)", lambda: [x @ w for w in weights]
