@@ -15,6 +15,7 @@ import torch
 
 from g3n_core import G3nError, LoadedModel, Variant
 from g3n_core.cli import default_dtype
+from g3n_core.hardware import features_note
 from g3n_core.info import describe, human_bytes, human_count
 from g3n_core.matformer.presets import lab_presets, parse_slice
 from g3n_core.sources import HUB_IDS, num_text_layers
@@ -186,7 +187,7 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
                 sparsity = gr.Textbox(default.sparsity, label="Activation sparsity", info="default · off · 0.9 · 0.9@0-4 · one value per layer")
                 features = gr.CheckboxGroup(
                     list(SPEED_FEATURES), value=[], label="Speed and memory features",
-                    info="Compared against plain transformers in benchmarks/README.md; int8 changes the outputs",
+                    info="Compared against plain transformers in benchmarks/README.md; int8 changes the outputs. " + features_note(),
                 )
                 load = gr.Button("Load", variant="primary")
             with gr.Column(scale=1):

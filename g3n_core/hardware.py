@@ -67,6 +67,13 @@ class CpuInfo:
         return {"AVX512": "AVX-512", "AVX2": "AVX2"}.get(self.aten_capability.upper(), self.aten_capability)
 
     @property
+    def flag_isa(self) -> str:
+        """The widest vector ISA the CPU's flags name, before any cap."""
+        if all(f in self.flags for f in AVX512_CORE_FLAGS):
+            return "AVX-512"
+        return "AVX2" if "avx2" in self.flags else "no AVX2"
+
+    @property
     def limits(self) -> str:
         """The environment caps in force, for messages ('' when none)."""
         return f" (capped by {' '.join(self.caps)})" if self.caps else ""
@@ -123,7 +130,7 @@ def _cpu_features(cpu: CpuInfo, dtype: str) -> list[Support]:
     packed = Support("prepack=true", cpu.onednn_bf16 and bf16, (
         "bfloat16 only (in float32 MKL is faster and the packed kernel is not bit-identical)" if not bf16 else
         "oneDNN bfloat16 kernels: bit-identical, faster decode" if cpu.onednn_bf16 else
-        f"needs oneDNN's bfloat16 kernels, i.e. AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT; this CPU offers {cpu.simd}{cpu.limits}"
+        f"needs oneDNN's bfloat16 kernels, i.e. AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT; this CPU has {cpu.flag_isa}{cpu.limits}"
     ))  # fmt: skip
     int8_kernel = f"ATen's {cpu.simd} kernel" if cpu.simd in ("AVX-512", "AVX2") else "ATen's scalar kernel (slow: no AVX2)"
     quant = Support("quant=int8", True, f"torch._weight_int8pack_mm, {int8_kernel}; lossy")
@@ -169,3 +176,10 @@ def check_feature(field: str, feature: str, device: str, dtype: str) -> None:
 def features_table(device: str = "cpu", dtype: str = "bfloat16") -> list[dict]:
     """JSON-ready rows of feature_support, for the CLI and the app."""
     return [{"feature": r.feature, "available": r.available, "why": r.why} for r in feature_support(device, dtype)]
+
+
+def features_note(device: str = "cpu", dtype: str = "bfloat16") -> str:
+    """One line for the app: this CPU, and the speed features that do not run here with why."""
+    missing = [f"{r.feature} ({r.why})" for r in feature_support(device, dtype) if not r.available]
+    where = cpu_info().describe() if device == "cpu" else device
+    return f"{where}. " + (f"Not available here: {'; '.join(missing)}" if missing else "Every speed feature runs here")

@@ -91,6 +91,7 @@ def test_info_features_lists_every_feature_with_its_reason(machine, capsys):
     assert machine.model in table["cpu"]
     assert main(["info", "--features"]) == 0
     assert ("NOT available" in capsys.readouterr().out) != machine.onednn_bf16
+    assert ("prepack=true" in hardware.features_note()) != machine.onednn_bf16  # the model panel's line
 
 
 def test_sparse_ffn_chooses_its_bfloat16_product_by_cpu(machine):
