@@ -141,7 +141,7 @@ def _features(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .info import human_count, model_info
+    from .info import FILE_ONLY, human_count, model_info
 
     if args.features:
         return _features(args)
@@ -154,6 +154,7 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  {name:<22} {human_count(count, ''):>9} params  {info.bytes[name] / 2**20:>10.1f} MiB")
     print(f"  {'total':<22} {human_count(info.total_params, ''):>9} params  {info.total_bytes / 2**20:>10.1f} MiB")
     print(f"  effective params (Gemma 3n count): {human_count(info.effective_params, '')}")
+    print(f"  ({FILE_ONLY}: k/v projections of KV-shared layers, held in the released files, not built by transformers)")
     for key, value in info.config.items():
         print(f"  {key}: {value}")
     return 0
