@@ -119,6 +119,7 @@ def model_status(loaded: LoadedModel) -> str:
     return (
         f"**Model:** `{variant.name}` on {variant.device} · {human_count(params)} parameters · "
         f"{human_bytes(loaded.weight_bytes())} in memory · towers: {towers} · context {loaded.context_length} tokens"
+        + "".join(f" · ⚠️ {warning}" for warning in variant.warnings)
     )
 
 

@@ -56,6 +56,9 @@ def comparison_table(df: pd.DataFrame) -> pd.DataFrame:
         table.setdefault(r["variant"], {})[column] = text
     for _, r in df[df["status"] == "error"].iterrows():
         table.setdefault(r["variant"], {})[f"{r['task']} error"] = str(r["note"])[:80]
+    warned = df[df["warning"].fillna("") != ""] if "warning" in df else df.iloc[:0]  # logs written before the column
+    for _, r in warned.iterrows():
+        table.setdefault(r["variant"], {})["warning"] = str(r["warning"])
     return pd.DataFrame.from_dict(table, orient="index").rename_axis("variant").fillna("—")
 
 

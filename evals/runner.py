@@ -72,6 +72,7 @@ def _row(unit: Unit, metric: str, value, *, n=None, stderr=None, kind="", measur
         "wall_s": round(wall_s, 3),
         "status": status,
         "note": note,
+        "warning": "; ".join(unit.variant.warnings),  # float16: real weights overflow; on every row of the variant
         "limit": unit.limit,
         "unit_id": unit.id,
         "unit_size": size,

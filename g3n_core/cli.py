@@ -32,7 +32,7 @@ def add_variant_args(parser: argparse.ArgumentParser, towers: bool = True) -> No
     """The Variant knobs shared by every command that runs a model."""
     parser.add_argument("--model", default="tiny", help="tiny, e2b-shape, e4b-shape, a hub id (google/gemma-3n-E2B-it) or a folder")
     parser.add_argument("--attn", default="sdpa", help="eager, sdpa, flex_attention (CUDA) or flash_attention_2 (CUDA)")
-    parser.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: float32 for tiny on CPU, else bfloat16)")
+    parser.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (GPU only; overflows on real weights) (default: float32 for tiny on CPU, else bfloat16)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--sparsity", default="default", help="default, off, 0.9, 0.9@0-9, or one value per layer")
     parser.add_argument("--matformer", default=None, help="MatFormer preset (E2B, E2.98B-layer, ...) or 'ffn=...;skip=...' (docs/matformer.md)")
@@ -157,6 +157,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  ({FILE_ONLY}: k/v projections of KV-shared layers, held in the released files, not built by transformers)")
     for key, value in info.config.items():
         print(f"  {key}: {value}")
+    for warning in info.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -10,7 +10,7 @@ the released checkpoints hold them (transformers does not build those modules).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -18,7 +18,7 @@ from transformers import Gemma3nConfig, Gemma3nForCausalLM, Gemma3nForConditiona
 
 from .builtin.random_weights import canonical_name
 from .sources import classify, read_config
-from .variant import DTYPES, Variant
+from .variant import DTYPES, Variant, dtype_warnings
 
 COMPONENTS = ("token_embeddings", "per_layer_embeddings", "text_decoder", "vision_tower", "audio_tower")
 # The k/v projections (and k norms) of KV-shared layers: the released checkpoint files hold them, transformers
@@ -39,6 +39,7 @@ class ModelInfo:
     total_bytes: int
     effective_params: int
     config: dict
+    warnings: list[str] = field(default_factory=list)  # e.g. float16's overflow on real weights
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -160,6 +161,7 @@ def describe(model: nn.Module, name: str, dtype: str, random_weights: bool) -> M
         total_bytes=sum(sizes.values()),
         effective_params=effective_params(model),
         config=config_summary(model.config.get_text_config()),
+        warnings=dtype_warnings(dtype),
     )
 
 

@@ -33,6 +33,11 @@ FLOAT16_WARNING = (
 )
 
 
+def dtype_warnings(dtype: str) -> list[str]:
+    """Warnings that come with running in `dtype` (float16 overflows on real Gemma 3n weights)."""
+    return [FLOAT16_WARNING] if dtype == "float16" else []
+
+
 @dataclass(frozen=True)
 class Variant:
     """Everything that defines a run. Defaults: the tiny model, SDPA, float32 on the CPU, all towers."""
@@ -192,7 +197,7 @@ class Variant:
     @property
     def warnings(self) -> list[str]:
         """What a person reading this variant's results must know (float16's overflow on real weights)."""
-        return [FLOAT16_WARNING] if self.dtype == "float16" else []
+        return dtype_warnings(self.dtype)
 
     @property
     def text_only(self) -> bool:
