@@ -66,3 +66,58 @@ def test_a_gpu_without_bfloat16_is_not_told_to_use_float16(monkeypatch):
         Variant(device="cuda", dtype="bfloat16")
     message = str(caught.value)
     assert "use float32" in message and "float16 overflows" in message and "use float16" not in message
+
+
+# -- cached and uncached logits agree (KV-shared layers read their producer's cache) ----------------
+
+PROMPT = 40  # longer than tiny's 16-token sliding window, so sliding layers drop history while decoding
+STEPS = 8
+
+
+def _runnable_attns() -> list[str]:
+    """Every attention implementation a Variant accepts on this machine (flex and flash need CUDA)."""
+    from g3n_core.variant import ATTN_IMPLS
+
+    runnable = []
+    for attn in ATTN_IMPLS:
+        try:
+            Variant(attn=attn)
+            runnable.append(attn)
+        except VariantError:
+            pass
+    return runnable
+
+
+def _cached_and_uncached(model) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits at each decode position: a cached prefill then one token at a time, and one uncached pass over it all."""
+    ids = torch.randint(10, 2000, (1, PROMPT + STEPS), generator=torch.Generator().manual_seed(3))
+    ids[0, 0] = 2
+    with torch.inference_mode():
+        uncached = model(ids, use_cache=False).logits[0, PROMPT - 1 : -1].float()
+        out = model(ids[:, :PROMPT], use_cache=True)
+        cached = [out.logits[0, -1].float()]
+        for step in range(PROMPT, PROMPT + STEPS - 1):
+            out = model(ids[:, step : step + 1], past_key_values=out.past_key_values, use_cache=True)
+            cached.append(out.logits[0, -1].float())
+    return torch.stack(cached), uncached
+
+
+@pytest.fixture(scope="module", params=_runnable_attns())
+def cache_runs(request) -> dict:
+    """For one attention implementation: (cached, uncached) logits of tiny in float32 and in bfloat16."""
+    return {dtype: _cached_and_uncached(load_model(Variant(attn=request.param, dtype=dtype, towers=())).model) for dtype in ("float32", "bfloat16")}
+
+
+def test_logits_with_and_without_a_kv_cache_agree_in_float32(cache_runs):
+    cached, uncached = cache_runs["float32"]
+    assert (cached - uncached).abs().max() < 1e-4 * max(1.0, float(uncached.abs().max()))
+    assert torch.equal(cached.argmax(-1), uncached.argmax(-1))
+
+
+def test_logits_with_and_without_a_kv_cache_agree_in_bfloat16(cache_runs):
+    """Within bfloat16's own rounding: on random weights it moves logits by more than the cache path does."""
+    reference = cache_runs["float32"][1]
+    cached, uncached = cache_runs["bfloat16"]
+    rounding = float((uncached - reference).abs().max())  # the yardstick: bfloat16 against float32, both uncached
+    assert float((cached - uncached).abs().max()) <= rounding
+    assert float((cached - reference).abs().max()) <= 1.25 * rounding
