@@ -24,6 +24,15 @@ from benchmarks.plain import fixed_prompt, load_plain, runnable, variant_spec
 from benchmarks.report import available_memory_gb, write_result
 
 DEFAULT_VARIANTS = ("ple=mmap",)
+# --load-peak: the per-layer table is never materialised at load with ple=mmap, nor for a layer-skipping slice.
+LOAD_PEAK_VARIANTS = ("ple=mmap", "ple=mmap skip=5-9")
+LOAD_PEAK_DTYPES = ("bfloat16", "float32")
+LOAD_PEAK_TARGET = 1.15
+
+
+def load_peak_ratio(row: dict) -> float:
+    """Peak resident memory of the process (VmHWM: loading included) over its steady state after generating."""
+    return row["after_generate"]["peak_mb"] / row["after_generate"]["rss_mb"]
 
 
 def _status_mb() -> dict[str, float]:
@@ -102,7 +111,7 @@ def compare_memory(model: str, dtype: str, device: str, variants: list[str], new
 
 def print_memory(rows: dict) -> None:
     """One line per model: RSS after load and after generating, file/anon split, ratio to plain."""
-    print(f"{'resident memory':32s} {'load MB':>9s} {'gen MB':>9s} {'file MB':>9s} {'anon MB':>9s} {'peak MB':>9s} {'ratio':>6s}  logits")
+    print(f"{'resident memory':32s} {'load MB':>9s} {'gen MB':>9s} {'file MB':>9s} {'anon MB':>9s} {'peak MB':>9s} {'peak/gen':>8s} {'ratio':>6s}  logits")
     for label, row in rows.items():
         if "error" in row:
             print(f"{label:32s} failed: {row['error'].splitlines()[0]}")
@@ -112,7 +121,25 @@ def print_memory(rows: dict) -> None:
         same = "" if "logits_identical" not in row else ("identical" if row["logits_identical"] else f"max diff {row['logits_max_abs_diff']:.3g}")
         gpu = f"  GPU {row['gpu_allocated_mb']:.0f} MB (peak {row['gpu_peak_mb']:.0f})" if "gpu_allocated_mb" in row else ""
         gpu += f" x{row['gpu_ratio']:.2f}" if "gpu_ratio" in row else ""
-        print(f"{label:32s} {row['after_load']['rss_mb']:9.0f} {gen['rss_mb']:9.0f} {gen['file_mb']:9.0f} {gen['anon_mb']:9.0f} {gen['peak_mb']:9.0f} {ratio:>6s}  {same}{gpu}")
+        print(f"{label:32s} {row['after_load']['rss_mb']:9.0f} {gen['rss_mb']:9.0f} {gen['file_mb']:9.0f} {gen['anon_mb']:9.0f} "
+              f"{gen['peak_mb']:9.0f} {load_peak_ratio(row):8.2f} {ratio:>6s}  {same}{gpu}")
+
+
+def print_load_peaks(args: argparse.Namespace) -> None:
+    """Peak over steady resident memory loading with ple=mmap, with and without a layer-skipping slice, per dtype."""
+    result = {}
+    for dtype in LOAD_PEAK_DTYPES:
+        print(f"\n== {args.model} in {dtype} (available memory {available_memory_gb():.1f} GB)")
+        variants, _ = runnable(args.model, dtype, args.device, list(LOAD_PEAK_VARIANTS))
+        result[dtype] = compare_memory(args.model, dtype, args.device, variants, args.new_tokens)
+        print_memory(result[dtype])
+    print(f"\n== load peak / steady state (target <= {LOAD_PEAK_TARGET}); steady = resident after a {args.new_tokens}-token generation")
+    for dtype, rows in result.items():
+        for label, row in rows.items():
+            if "error" not in row:
+                print(f"   {dtype:9s} {label:28s} peak {row['after_generate']['peak_mb'] / 1e3:6.2f} GB / steady "
+                      f"{row['after_generate']['rss_mb'] / 1e3:6.2f} GB = {load_peak_ratio(row):.2f}")
+    print(f"wrote {write_result('memory-load-peak', {'model': args.model, 'rows': result}, args.out)}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,11 +151,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="*", default=list(DEFAULT_VARIANTS), help="Variant fields, e.g. 'ple=mmap quant=int8'")
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--out", default=None, help="folder for the JSON result (default results/)")
+    parser.add_argument("--load-peak", action="store_true", help=f"peak / steady RSS of {' and '.join(LOAD_PEAK_VARIANTS)} in {' and '.join(LOAD_PEAK_DTYPES)}")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(json.loads(args.child))))
         return
+    if args.load_peak:
+        return print_load_peaks(args)
     print(f"available memory: {available_memory_gb():.1f} GB")
     variants, skipped = runnable(args.model, args.dtype, args.device, args.variants)
     rows = compare_memory(args.model, args.dtype, args.device, variants, args.new_tokens)

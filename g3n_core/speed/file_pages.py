@@ -10,16 +10,20 @@ cache) on first touch, with the same bytes. So the resident set afterwards is wh
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import mmap
 import struct
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 
 MADV_DONTNEED = 4
 MAX_HEADER_BYTES = 100_000_000  # safetensors caps its JSON header far below this
+_patch_lock = threading.Lock()
+_patch_users = 0
 _SAFETENSORS_FILES: dict[tuple[str, int], bool] = {}  # (device, inode) -> whether the mapped file is a safetensors file
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -50,6 +54,40 @@ def _private_file_mappings() -> list[tuple[int, int]]:
             low, high = (int(x, 16) for x in parts[0].split("-"))
             spans.append((low, high))
     return spans
+
+
+@contextlib.contextmanager
+def releasing_converted_sources() -> Iterator[None]:
+    """While transformers loads weights: drop each mapped source tensor's pages once it is copied to another dtype.
+
+    A dtype-converting load (float32 from a bfloat16 checkpoint) otherwise holds every mapped source page
+    until the files close, so its peak is the converted weights plus the checkpoint. Tensors loaded
+    zero-copy (same dtype) keep their pages: they are the weights.
+    """
+    from transformers import core_model_loading
+
+    global _patch_users
+    with _patch_lock:  # loads may overlap in threads: patch once, restore when the last one ends
+        if _patch_users == 0:
+            original = core_model_loading._materialize_copy
+
+            def materialize(tensor: torch.Tensor, device=None, dtype=None) -> torch.Tensor:
+                source = tensor[...]  # what transformers' own _materialize_copy does first: the mapped tensor
+                copied = original(source, device, dtype)
+                if copied.data_ptr() != source.data_ptr():
+                    release_file_pages([source])
+                return copied
+
+            materialize.original = original
+            core_model_loading._materialize_copy = materialize
+        _patch_users += 1
+    try:
+        yield
+    finally:
+        with _patch_lock:
+            _patch_users -= 1
+            if _patch_users == 0:
+                core_model_loading._materialize_copy = core_model_loading._materialize_copy.original
 
 
 def release_file_pages(tensors: Iterable[torch.Tensor]) -> int:
