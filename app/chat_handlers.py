@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
+from gradio_client.utils import is_http_url_like
 
 from g3n_core import ChatReply, GenerationSettings, G3nError, LoadedModel, Variant, stream_chat
+from g3n_core.generation import user_settings
 from g3n_core.errors import MessageError, UnsupportedMediaError
 from g3n_core.media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-from .feedback import progress_callback, readable_error
+from .feedback import progress_callback, readable_error, show_error
+from .safety import upload_folder
 from .workbench import Workbench
 
 History = list[dict]
@@ -31,17 +36,15 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly."
 # -- settings ------------------------------------------------------------------------------------
 
 
-def settings_from_ui(max_new_tokens: float, temperature: float, top_p: float, top_k: float, seed: float) -> GenerationSettings:
-    """GenerationSettings from the sliders: temperature 0 means greedy decoding."""
-    sample = float(temperature) > 0
-    return GenerationSettings(
-        max_new_tokens=int(max_new_tokens),
-        do_sample=sample,
-        temperature=float(temperature) if sample else 1.0,
-        top_p=float(top_p),
-        top_k=int(top_k),
-        seed=int(seed),
-    )
+DEFAULTS = GenerationSettings()  # the one set of sampling defaults: sliders, /chat API and CLI alike
+SETTING_NAMES = tuple(f.name for f in user_settings())  # the order of the settings controls and /chat parameters
+_CASTS = {"int": lambda v: int(round(float(v))), "float": float, "bool": bool}
+
+
+def settings_from_ui(values: Mapping[str, Any]) -> GenerationSettings:
+    """GenerationSettings from the page's controls or the API's parameters (by field name); temperature 0 is greedy."""
+    types = {f.name: str(f.type) for f in user_settings()}
+    return GenerationSettings(**{name: _CASTS.get(types[name], lambda v: v)(value) for name, value in values.items() if name in types})
 
 
 # -- messages ------------------------------------------------------------------------------------
@@ -174,9 +177,10 @@ def textbox_value(message: dict | None) -> dict:
 
 def attach_snapshot(message: dict | None, snapshot: str | None) -> tuple[dict, None]:
     """Add a webcam snapshot to the message being written (its text and other files kept); clear the camera."""
-    if not snapshot:
-        raise gr.Error("No snapshot yet: start the webcam and take a picture first.", title="Webcam")
     message = message or {}
+    if not snapshot:
+        gr.Warning("No snapshot yet: start the webcam and take a picture first.", title="Webcam")
+        return _box(message.get("text"), message.get("files")), None
     return _box(message.get("text"), [*(message.get("files") or []), snapshot]), None
 
 
@@ -203,11 +207,19 @@ def stream_turn(
 ) -> Iterator[tuple[History, str, ChatReply | None]]:
     """Answer `turn` after `history`: yields (conversation so far, reply text so far, final reply or None).
 
-    Bad input raises a gr.Error before anything is yielded. The session's stop button
+    Bad input raises a gr.Error before anything is yielded; its message names files by the user's
+    own file names, never by their server paths. The session's stop button
     (`bench.streams.stop(session)`) ends the reply early, which then finishes with its stats;
     closing the iterator (an API client cancelling) also cancels g3n_core's ChatStream, so either
     way the model is free within a token.
     """
+    try:
+        yield from _stream_turn(bench, history, turn, variant, system_prompt, settings, progress, session)
+    except gr.Error as err:
+        raise public_error(err, [*history, turn]) from err
+
+
+def _stream_turn(bench, history, turn, variant, system_prompt, settings, progress, session):
     loaded = loaded_model(bench, variant, progress)
     try:
         stream = stream_chat(loaded, model_messages([*history, turn], system_prompt), settings, bench.policy)
@@ -231,6 +243,17 @@ def stream_turn(
     yield [*base, {"role": "assistant", "content": reply.text}, stats_message(reply, variant)], reply.text, reply
 
 
+def public_error(err: gr.Error, conversation: History) -> gr.Error:
+    """`err` with every server path of the conversation's files replaced by the file's own name (what the user uploaded)."""
+    message = err.message
+    for part in (c for m in conversation for c in _content(m) if isinstance(c, dict) and "path" in c):
+        path, name = part["path"], Path(part["path"]).name
+        message = message.replace(escape(path), escape(name)).replace(path, name)
+    # Anything else inside Gradio's upload folder (<folder>/<digest>/<name>) loses its folders too.
+    message = re.sub(re.escape(escape(str(upload_folder()))) + r"/[^/\s]+/", "", message)
+    return gr.Error(message, title=err.title)
+
+
 def _pieces(stream) -> Iterator[str]:
     try:
         yield from stream
@@ -249,9 +272,21 @@ def start_turn(message: dict, history: History) -> tuple[History, dict | None, g
     try:
         turn = user_message(message)
     except G3nError as err:
-        gr.Warning(escape(str(err)))
+        gr.Warning(escape(str(err)), title="Message")
         return history, None, gr.MultimodalTextbox()
     return [*history, turn], turn, gr.MultimodalTextbox(value=None, interactive=False, submit_btn=False, stop_btn=True)
+
+
+def unlocked_box(message: dict | None = None) -> gr.MultimodalTextbox:
+    """The textbox ready for the next message; holding `message` again (its text and attachments) when given.
+
+    A URL is never put back: Gradio would fetch it to show it.
+    """
+    value = {}
+    if message is not None:
+        box = textbox_value(message)
+        value = {"value": {**box, "files": [f for f in box["files"] if not is_http_url_like(f)]}}
+    return gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False, **value)
 
 
 def respond(
@@ -260,38 +295,36 @@ def respond(
     turn: dict | None,
     variant: Variant,
     system_prompt: str,
-    max_new_tokens: float,
-    temperature: float,
-    top_p: float,
-    top_k: float,
-    seed: float,
+    settings: Mapping[str, Any],
     progress: gr.Progress | None = None,
     session: str | None = None,
-) -> Iterator[tuple[History, History]]:
-    """Stream the reply to `turn` into the chatbot and the session's history (both outputs, every step).
+) -> Iterator[tuple[History, History, Any]]:
+    """Stream the reply to `turn` into the chatbot, the session's history and (at the end) the textbox.
 
-    On bad input the failed message is taken off the page again and the error is shown.
+    `settings` holds the settings controls' values by field name. A failed turn never locks the
+    page: whatever went wrong (bad media, two audio clips, over the context, a refused URL, a model
+    error) nothing is raised; the failed turn is taken off the page, the message is shown (naming
+    the user's file, never a server path), and the user's text and attachments are back in the
+    unlocked box for editing.
     """
     if turn is None:
-        yield history, history
+        yield history, history, unlocked_box()
         return
     try:
-        settings = settings_from_ui(max_new_tokens, temperature, top_p, top_k, seed)
-        steps = stream_turn(bench, history, turn, variant, system_prompt, settings, progress_callback(progress), session)
+        steps = stream_turn(bench, history, turn, variant, system_prompt, settings_from_ui(settings), progress_callback(progress), session)
         with contextlib.closing(steps):
             for conversation, _, _ in steps:
-                yield conversation, conversation
-    except G3nError as err:
-        yield history, history
-        raise readable_error(err) from err
-    except gr.Error:
-        yield history, history
-        raise
+                yield conversation, conversation, gr.skip()
+    except Exception as err:  # noqa: BLE001 - every failure of a turn is shown, and the chat stays usable
+        show_error(public_error(err if isinstance(err, gr.Error) else readable_error(err), [*history, turn]))
+        yield history, history, unlocked_box(turn)
+        return
+    yield gr.skip(), gr.skip(), unlocked_box()
 
 
 def finish_turn() -> gr.MultimodalTextbox:
-    """Unlock the textbox after a reply (finished, failed or stopped)."""
-    return gr.MultimodalTextbox(interactive=True, submit_btn=True, stop_btn=False)
+    """Unlock the textbox after a reply (finished, failed or stopped): `respond` already did, this is the safety net."""
+    return unlocked_box()
 
 
 def retry_turn(history: History) -> tuple[History, History, dict | None]:
@@ -319,14 +352,20 @@ def api_chat(
     history: History,
     variant: Variant,
     system_prompt: str = DEFAULT_SYSTEM_PROMPT,
-    max_new_tokens: float = 256,
-    temperature: float = 0.0,
-    top_p: float = 0.95,
-    top_k: float = 64,
-    seed: float = 0,
+    max_new_tokens: float = DEFAULTS.max_new_tokens,
+    temperature: float = DEFAULTS.temperature,
+    top_p: float = DEFAULTS.top_p,
+    top_k: float = DEFAULTS.top_k,
+    repetition_penalty: float = DEFAULTS.repetition_penalty,
+    seed: float = DEFAULTS.seed,
 ) -> Iterator[tuple[str, History]]:
-    """The /chat API: the reply text (streamed), appended with the message to this session's history."""
-    settings = settings_from_ui(max_new_tokens, temperature, top_p, top_k, seed)
+    """The /chat API: the reply text (streamed), appended with the message to this session's history.
+
+    Its setting parameters are GenerationSettings' fields, in SETTING_NAMES order, with its defaults
+    (named here so that API clients see them).
+    """
+    settings = settings_from_ui(dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                                     repetition_penalty=repetition_penalty, seed=seed))
     try:
         turn = user_message(message)
     except G3nError as err:

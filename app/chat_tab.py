@@ -6,6 +6,9 @@ from functools import partial
 
 import gradio as gr
 
+from g3n_core import Variant
+from g3n_core.generation import user_settings
+
 from . import chat_handlers as h
 from .examples import chat_examples
 from .safety import refuse_url_files
@@ -13,9 +16,23 @@ from .workbench import Workbench
 from .zerogpu import on_gpu
 
 
-def default_max_new_tokens(bench: Workbench) -> int:
-    """512 for a real checkpoint; 128 when the launch model talks random-weight gibberish anyway."""
-    return 128 if bench.cache.get(bench.default_variant).random_weights else 512
+def setting_control(f, context: int) -> gr.components.Component:
+    """The control of one GenerationSettings field, from its metadata: a slider over its range (max new
+    tokens up to the model's context), a number when it has no upper end, a checkbox for on/off."""
+    meta = f.metadata
+    common = dict(label=f.name.replace("_", " ").capitalize(), info=meta["help"], elem_id=f.name.replace("_", "-"))
+    if str(f.type) == "bool":
+        return gr.Checkbox(f.default, **common)
+    high = context if f.name == "max_new_tokens" else meta["high"]
+    if high is None:
+        return gr.Number(f.default, minimum=meta["low"], precision=0 if str(f.type) == "int" else None, **common)
+    return gr.Slider(meta["low"], high, min(f.default, high), step=meta["step"], **common)
+
+
+def context_limit(bench: Workbench, variant: Variant) -> gr.Slider:
+    """The max-new-tokens slider follows the session's model: at most its context."""
+    context = bench.cache.get(variant).context_length
+    return gr.Slider(maximum=context)
 
 
 def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: bool) -> None:
@@ -50,12 +67,9 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
         with gr.Column(scale=1, min_width=260):
             system_prompt = gr.Textbox(h.DEFAULT_SYSTEM_PROMPT, label="System prompt", lines=3)
             with gr.Accordion("Generation settings", open=True):
-                max_new_tokens = gr.Slider(1, 2048, default_max_new_tokens(bench), step=1, label="Max new tokens", elem_id="max-new-tokens")
-                temperature = gr.Slider(0, 2, 0.0, step=0.05, label="Temperature", info="0 = greedy (repeatable)")
-                top_p = gr.Slider(0.05, 1, 0.95, step=0.01, label="Top-p")
-                top_k = gr.Slider(0, 200, 64, step=1, label="Top-k", info="0 = off")
-                seed = gr.Number(0, label="Seed", precision=0)
-    settings = [system_prompt, max_new_tokens, temperature, top_p, top_k, seed]
+                context = bench.cache.get(bench.default_variant).context_length
+                controls = {f.name: setting_control(f, context) for f in user_settings()}
+    settings = [system_prompt, *(controls[name] for name in h.SETTING_NAMES)]
 
     generate = dict(concurrency_id=bench.chat_concurrency_id, concurrency_limit=bench.concurrency_limit, api_visibility="undocumented")
     ui = dict(queue=False, api_visibility="undocumented")
@@ -69,8 +83,10 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
         bench.streams.new_turn(request.session_hash)
         return h.retry_turn(history)
 
-    def respond(history, turn, variant, system_prompt, max_new_tokens, temperature, top_p, top_k, seed, request: gr.Request, progress=gr.Progress()):
-        yield from h.respond(bench, history, turn, variant, system_prompt, max_new_tokens, temperature, top_p, top_k, seed, progress, request.session_hash)
+    # Gradio hands gr.Request and gr.Progress only to parameters before *values: one value per settings control.
+    def respond(history, turn, variant, system_prompt, request: gr.Request, progress=gr.Progress(), *values):
+        settings = dict(zip(h.SETTING_NAMES, values))
+        yield from h.respond(bench, history, turn, variant, system_prompt, settings, progress, request.session_hash)
 
     def stop(request: gr.Request) -> None:
         bench.streams.stop(request.session_hash)
@@ -78,9 +94,9 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
     respond = on_gpu(respond)
     unlock = dict(fn=h.finish_turn, outputs=[textbox], **ui)
     submitted = textbox.submit(start_turn, [textbox, history], [chatbot, pending, textbox], **ui)
-    submitted.then(respond, [history, pending, variant_state, *settings], [chatbot, history], **generate).then(**unlock)
+    submitted.then(respond, [history, pending, variant_state, *settings], [chatbot, history, textbox], **generate).then(**unlock)
     retried = chatbot.retry(retry_turn, [history], [chatbot, history, pending], **ui)
-    retried.then(respond, [history, pending, variant_state, *settings], [chatbot, history], **generate).then(**unlock)
+    retried.then(respond, [history, pending, variant_state, *settings], [chatbot, history, textbox], **generate).then(**unlock)
     # Stop ends the reply through its ChatStream (it then finishes with its stats) instead of cancelling the
     # Gradio event, whose cancellation can race the last streamed update and blank the chat.
     textbox.stop(stop, None, None, **ui)
@@ -102,5 +118,6 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
         concurrency_id=bench.chat_concurrency_id,
         concurrency_limit=bench.concurrency_limit,
     )
+    variant_state.change(partial(context_limit, bench), [variant_state], [controls["max_new_tokens"]], queue=False, api_visibility="undocumented")
     history_json = gr.JSON(visible=False)
     gr.Button(visible=False).click(h.api_history, [history], [history_json], api_name="history", queue=False)

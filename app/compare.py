@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from g3n_core import G3nError, ModelCache, Variant, parse_variant_spec
 
 from .feedback import progress_callback, readable_error
+from .safety import allowed_model, allowed_path, offer_download
 from .workbench import Workbench
 
 MIN_VARIANTS, MAX_VARIANTS = 2, 6
@@ -67,10 +68,10 @@ def add_variant(chosen: dict[str, Variant], variant: Variant, selected: list[str
     return chosen, gr.Dropdown(choices=list(chosen), value=selected[-MAX_VARIANTS:], multiselect=True)
 
 
-def add_spec(chosen: dict[str, Variant], selected: list[str], spec: str) -> tuple[dict, gr.Dropdown, str]:
-    """Parse a spec like 'tiny attn=eager sparsity=off' and add it; clears the spec box."""
+def add_spec(bench: Workbench, chosen: dict[str, Variant], selected: list[str], spec: str) -> tuple[dict, gr.Dropdown, str]:
+    """Parse a spec like 'tiny attn=eager sparsity=off' and add it; clears the spec box. Folders pass the app's allow-list."""
     try:
-        variant = parse_variant_spec(spec)
+        variant = parse_variant_spec(spec, check_model=lambda model: allowed_model(model, bench.model_roots))
     except G3nError as err:
         raise readable_error(err) from err
     chosen, dropdown = add_variant(chosen, variant, selected)
@@ -112,12 +113,12 @@ def page_charts(df: pd.DataFrame) -> dict[str, go.Figure]:
     return {name: _styled(name, figures.get(name)) for name in CHARTS}
 
 
-def results_view(df: pd.DataFrame, run_dir: Path) -> tuple:
-    """What the page shows for a results table: comparison table, one plot per chart, CSV+JSON files."""
+def results_view(df: pd.DataFrame, run_dir: Path, downloads_dir: Path) -> tuple:
+    """What the page shows for a results table: comparison table, one plot per chart, CSV+JSON files (download copies)."""
     from evals.report import comparison_table
     from evals.results import export
 
-    csv, js = export(df, run_dir)
+    csv, js = (offer_download(f, downloads_dir, Path(run_dir).name) for f in export(df, run_dir))
     table = comparison_table(df).reset_index()
     # A chart with nothing to draw (its measurement was not picked) is hidden rather than shown as empty axes.
     plots = [gr.Plot(value=fig, visible=_has_data(fig)) for fig in page_charts(df).values()]
@@ -167,7 +168,7 @@ def run_comparison(
                  measure_settings=MeasureSettings(repeats=int(repeats)), progress=progress_callback(progress))
     except G3nError as err:
         raise readable_error(err) from err
-    return (*results_view(df, run_dir), runs_dropdown(bench, str(run_dir)))
+    return (*results_view(df, run_dir, bench.downloads_dir), runs_dropdown(bench, str(run_dir)))
 
 
 def earlier_runs(bench: Workbench) -> list[tuple[str, str]]:
@@ -193,11 +194,11 @@ def show_run(bench: Workbench, path: str) -> tuple:
 
     if not path:
         raise gr.Error("Choose a run first.", title="Earlier runs")
-    folder = Path(path).resolve()
-    if not folder.is_relative_to(Path(bench.results_root).resolve()):
+    folder = allowed_path(path, (Path(bench.results_root),))
+    if folder is None:
         raise gr.Error("That folder is not one of this app's runs.", title="Earlier runs")
     try:
         df = load_results(folder)
     except G3nError as err:
         raise readable_error(err) from err
-    return results_view(df, folder)
+    return results_view(df, folder, bench.downloads_dir)

@@ -50,9 +50,9 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
         runs = gr.Dropdown(c.earlier_runs(bench), label="Earlier runs", scale=4, elem_id="compare-runs")
         show = gr.Button("Show run", scale=1)
 
-    ui = dict(queue=False, api_visibility="undocumented")
-    add.click(c.add_spec, [chosen, picker, spec], [chosen, picker, spec], **ui)
-    spec.submit(c.add_spec, [chosen, picker, spec], [chosen, picker, spec], **ui)
+    ui = dict(api_visibility="undocumented")  # queued: an error in a spec reaches the page as a toast (not an HTTP 500)
+    add.click(partial(c.add_spec, bench), [chosen, picker, spec], [chosen, picker, spec], api_name="compare_add", **ui)
+    spec.submit(partial(c.add_spec, bench), [chosen, picker, spec], [chosen, picker, spec], **ui)
     run.click(
         on_gpu(partial(c.run_comparison, bench), duration=300),
         [chosen, picker, tasks, measures, limit, repeats],
@@ -61,5 +61,5 @@ def render_compare_tab(bench: Workbench) -> tuple[gr.State, gr.Dropdown, gr.Drop
         concurrency_limit=1,  # runs time latency: two at once would spoil each other's numbers
         api_visibility="undocumented",
     )
-    show.click(partial(c.show_run, bench), [runs], [table, *plots, files], api_visibility="undocumented")
+    show.click(partial(c.show_run, bench), [runs], [table, *plots, files], api_name="compare_show_run", api_visibility="undocumented")
     return chosen, picker, runs

@@ -1,4 +1,4 @@
-"""How the app reports to the page: typed errors as readable gr.Error toasts, load progress as a gr.Progress bar."""
+"""How the app reports to the page: typed errors as readable toasts (raised, or shown without failing the event), load progress as a gr.Progress bar."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ def progress_callback(progress: gr.Progress | None) -> Callable[[float, str], No
     if progress is None:
         return None
     return lambda fraction, message: progress(fraction, desc=message)
+
+
+def show_error(err: Exception) -> str:
+    """Show `err` as a toast without failing the event (a failed event marks its outputs "Error") and return
+    the same message as one Markdown line for the page."""
+    shown = err if isinstance(err, gr.Error) else readable_error(err)
+    gr.Warning(shown.message, duration=20, title=shown.title or "Error")
+    return f"⚠️ **{shown.title or 'Error'}:** {shown.message}"

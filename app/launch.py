@@ -19,7 +19,7 @@ DEFAULT_MAX_FILE_SIZE = "50mb"
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the Variant knobs of the launch model plus server options."""
-    from g3n_core.cli import add_variant_args
+    from g3n_core.knobs import add_variant_args
 
     parser = argparse.ArgumentParser(prog="python app.py", description="Gemma 3n Workbench: multimodal chat, comparisons and MatFormer slicing in the browser")
     add_variant_args(parser)
@@ -63,7 +63,7 @@ def usable_model(model: str) -> tuple[str, list[str]]:
 
 def startup_variant(args: argparse.Namespace, environ: Mapping[str, str] = os.environ):
     """The launch Variant and the notes to show about how it was chosen."""
-    from g3n_core.cli import variant_from_args
+    from g3n_core.knobs import variant_from_args
 
     model, notes = usable_model(requested_model(args.model, environ))
     args = argparse.Namespace(**{**vars(args), "model": model})
@@ -111,7 +111,8 @@ def launch_kwargs(args: argparse.Namespace, bench) -> dict:
         server_port=args.port,  # None: Gradio reads GRADIO_SERVER_PORT, else the first free port from 7860
         share=args.share,
         max_file_size=args.max_file_size,
-        allowed_paths=[str(bench.examples_dir), str(Path(bench.results_root).resolve())],  # examples; run CSV/JSON and exports to download
+        # Served by URL: the chat examples and the copies the app makes for download; never the run folders or exports.
+        allowed_paths=[str(Path(bench.examples_dir).resolve()), str(bench.downloads_dir)],
         show_error=False,
         ssr_mode=False,
         theme=THEME,

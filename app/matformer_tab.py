@@ -10,22 +10,24 @@ from __future__ import annotations
 import re
 import shutil
 from functools import partial
+from html import escape
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
 
-from g3n_core import G3nError, MatformerSlice, Variant
-from g3n_core.cli import default_dtype
+from g3n_core import G3nError, MatformerSlice, SliceError, Variant
 from g3n_core.info import human_bytes, human_count
 from g3n_core.matformer.export import export_slice
 from g3n_core.matformer.presets import find_preset, lab_presets
 from g3n_core.matformer.sizes import ffn_profile, preset_table, slice_report
 from g3n_core.sources import HUB_IDS
+from g3n_core.variant import default_dtype
 
 from .compare import add_variant
-from .feedback import progress_callback, readable_error
+from .feedback import progress_callback, show_error
+from .safety import allowed_model
 from .workbench import Workbench
 
 EDITOR_COLUMNS = ["layer", "attn", "kv", "parent", "width", "skip"]
@@ -103,8 +105,15 @@ def editor_rows(model: str, slc: MatformerSlice | None) -> pd.DataFrame:
 def slice_from_editor(table: pd.DataFrame, preset: str | None = None) -> MatformerSlice:
     """The slice the editor describes: skipped layers, and the widths of the kept ones in kept-layer order."""
     skip = tuple(int(r["layer"]) for _, r in table.iterrows() if _truthy(r["skip"]))
-    ffn = tuple(int(float(r["width"])) for _, r in table.iterrows() if not _truthy(r["skip"]))
+    ffn = tuple(_width(r) for _, r in table.iterrows() if not _truthy(r["skip"]))
     return MatformerSlice(ffn=ffn, skip=skip, preset=preset)
+
+
+def _width(row) -> int:
+    try:
+        return int(float(row["width"]))
+    except (TypeError, ValueError) as err:
+        raise SliceError(f"the FFN width {row['width']} is not a number; give a whole number of neurons", layer=int(row["layer"])) from err
 
 
 def _truthy(value) -> bool:
@@ -158,87 +167,110 @@ def report_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def show_slice(model: str, table: pd.DataFrame, preset: str, dtype: str) -> tuple[MatformerSlice, str, go.Figure, go.Figure]:
-    """Check and size the edited slice: (slice, sizes, profile chart, Lab chart); a SliceError names the layer."""
+def parent_model(bench: Workbench, model: str) -> str:
+    """The parent the user named, through the app's one allow-list (built-ins, hub ids, folders under the model roots)."""
+    return allowed_model(model, bench.model_roots)
+
+
+# Event functions. None of them fails its event: a problem (a slice that cannot work, a parent that is
+# not allowed, an unreachable hub) is shown as a toast and written into the page, next to what it is about.
+
+
+def show_slice(bench: Workbench, model: str, table: pd.DataFrame, preset: str, dtype: str) -> tuple:
+    """Check and size the edited slice: (slice, sizes, profile chart, Lab chart); a slice that cannot work
+    leaves no slice and its message (naming the layer) in the summary."""
     try:
+        model = parent_model(bench, model)
         slc = slice_from_editor(table, preset if preset not in (None, "", CUSTOM) else None)
         report = slice_report(model, slc, dtype)
     except G3nError as err:
-        raise readable_error(err) from err
+        return None, show_error(err), gr.skip(), gr.skip()
     return slc, report_markdown(report), profile_chart(report["ffn_profile"], f"FFN profile: {report_label(report)}"), lab_chart(slc.preset)
 
 
-def parent_view(model: str, dtype: str) -> tuple[pd.DataFrame, list[str], pd.DataFrame, str, go.Figure]:
+def parent_view(bench: Workbench, model: str, dtype: str) -> tuple[pd.DataFrame, list[str], pd.DataFrame, str, go.Figure]:
     """For a parent model: the Lab table, the presets that fit, the editor on the full model, its sizes and profile."""
-    try:
-        table = lab_table(model, dtype)
-        fits = fitting_presets(table)
-        editor = editor_rows(model, None)
-        report = slice_report(model, MatformerSlice(), dtype)
-    except G3nError as err:
-        raise readable_error(err) from err
+    model = parent_model(bench, model)
+    table = lab_table(model, dtype)
+    fits = fitting_presets(table)
+    editor = editor_rows(model, None)
+    report = slice_report(model, MatformerSlice(), dtype)
     note = "" if fits else "\n\n_The Lab's presets slice the 35-layer E4B (try `e4b-shape`); for this model edit the widths and skips._"
     return table, fits, editor, report_markdown(report) + note, profile_chart(report["ffn_profile"], "FFN profile: full model")
 
 
-def choose_parent(model: str, dtype: str) -> tuple[pd.DataFrame, gr.Dropdown, pd.DataFrame, str, go.Figure]:
-    """A new parent model (or byte dtype): everything in the tab follows it."""
-    table, fits, editor, summary, profile = parent_view(model, dtype)
+def choose_parent(bench: Workbench, model: str, dtype: str) -> tuple:
+    """A new parent model (or byte dtype): everything in the tab follows it (or the summary says why it cannot)."""
+    try:
+        table, fits, editor, summary, profile = parent_view(bench, model, dtype)
+    except G3nError as err:
+        return gr.skip(), gr.skip(), gr.skip(), show_error(err), gr.skip()
     return table, gr.Dropdown(choices=[CUSTOM, *fits], value=CUSTOM), editor, summary, profile
 
 
-def choose_preset(model: str, preset: str) -> pd.DataFrame:
+def choose_preset(bench: Workbench, model: str, preset: str) -> pd.DataFrame:
     """The editor filled with a Lab preset's widths and skips."""
-    if preset in (None, "", CUSTOM):
-        return editor_rows(model, None)
     try:
-        return editor_rows(model, find_preset(preset).to_slice())
+        model = parent_model(bench, model)
+        return editor_rows(model, None if preset in (None, "", CUSTOM) else find_preset(preset).to_slice())
     except G3nError as err:
-        raise readable_error(err) from err
+        show_error(err)
+        return gr.skip()
 
 
 def slice_variant(bench: Workbench, model: str, slc: MatformerSlice | None) -> Variant:
-    """The Variant that runs `slc` of `model` with the launch variant's other knobs."""
+    """The Variant that runs `slc` of `model` with every other knob of the launch variant (sparsity, speed features, ...)."""
     if slc is None:
-        raise gr.Error("Check the slice first (Show slice).", title="No slice yet")
+        raise SliceError("no checked slice yet: edit the table or pick a preset, then press Show slice")
+    model = parent_model(bench, model)
     base = bench.default_variant
     dtype = base.dtype if model == base.model else default_dtype(model, base.device)
+    return base.replace(model=model, dtype=dtype, matformer=slc)
+
+
+def send_to_compare(bench: Workbench, model: str, slc: MatformerSlice | None, chosen: dict, selected: list[str]) -> tuple:
+    """Add the slice to the Compare tab's variants and select it; (known variants, picker, note saying what was added)."""
     try:
-        return Variant(model=model, attn=base.attn, dtype=dtype, device=base.device, towers=base.towers, matformer=slc)
+        variant = slice_variant(bench, model, slc)
     except G3nError as err:
-        raise readable_error(err) from err
-
-
-def send_to_compare(bench: Workbench, model: str, slc: MatformerSlice | None, chosen: dict, selected: list[str]) -> tuple[dict, gr.Dropdown]:
-    """Add the slice to the Compare tab's variants and select it."""
-    variant = slice_variant(bench, model, slc)
+        return gr.skip(), gr.skip(), show_error(err)
     chosen, dropdown = add_variant(chosen, variant, selected)
-    gr.Info(f"Added {variant.name} to the Compare tab")
-    return chosen, dropdown
+    label = dropdown.value[-1]
+    gr.Info(f"Added {escape(label)} to the Compare tab", title="Compare")
+    return chosen, dropdown, f"✅ Added **{escape(label)}** to the Compare tab ({len(dropdown.value)} variants selected there)."
+
+
+def export_name(model: str, slc: MatformerSlice) -> str:
+    """The export's folder name: the parent's name and the slice's label, safe for a path."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{Path(model).name}-{slc.label}")
 
 
 def export_checkpoint(bench: Workbench, model: str, slc: MatformerSlice | None, progress: gr.Progress = gr.Progress()) -> tuple[str, gr.File]:
-    """Write the slice as a checkpoint under <results>/exports; a zip to download when it is small."""
-    if slc is None:
-        raise gr.Error("Check the slice first (Show slice).", title="No slice yet")
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{Path(model).name}-{slc.label}")
-    out = (bench.results_root / "exports" / name).resolve()
-    if out.exists():
-        shutil.rmtree(out)
+    """Write the slice as a checkpoint under <results>/exports, with a zip to download when it is small; (note, zip)."""
     try:
+        if slc is None:
+            raise SliceError("no checked slice yet: edit the table or pick a preset, then press Show slice")
+        model = parent_model(bench, model)
+        name = export_name(model, slc)
+        out = bench.exports_dir / name
+        if out.exists():
+            shutil.rmtree(out)
         folder = export_slice(model, slc, out, progress=progress_callback(progress))
     except G3nError as err:
-        raise readable_error(err) from err
+        return show_error(err), gr.File(visible=False)
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    archive = shutil.make_archive(str(folder), "zip", folder) if size <= ZIP_LIMIT_BYTES else None
-    note = f"Wrote `{folder}` ({human_bytes(size)}): load it in the model panel (type the folder), or `python app.py --model {folder}`."
+    archive = None
+    if size <= ZIP_LIMIT_BYTES:  # in the downloads folder: the file route serves nothing else under the results
+        (bench.downloads_dir / "exports").mkdir(parents=True, exist_ok=True)
+        archive = shutil.make_archive(str(bench.downloads_dir / "exports" / name), "zip", folder)
+    note = f"✅ Wrote `{folder}` ({human_bytes(size)}): load it in the model panel (type the folder), or `python app.py --model {folder}`."
     return note, gr.File(value=archive, visible=archive is not None)
 
 
 def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_picker: gr.Dropdown) -> None:
     """The Lab table beside its MMLU chart, the per-layer editor, the profile chart, and the Compare/export buttons."""
     start, dtype0 = bench.default_variant.model, bench.default_variant.dtype
-    table0, fits0, editor0, summary0, profile0 = parent_view(start, dtype0)
+    table0, fits0, editor0, summary0, profile0 = parent_view(bench, start, dtype0)
     current = gr.State(None)  # the last checked slice
     gr.Markdown(
         "MatFormer nests smaller models inside Gemma 3n: keep the first *k* neurons of each layer's FFN and "
@@ -264,18 +296,19 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
                 check = gr.Button("Show slice", variant="primary", elem_id="slice-show")
                 to_compare = gr.Button("Add to Compare", elem_id="slice-to-compare")
                 export = gr.Button("Export checkpoint", elem_id="slice-export")
-            export_note = gr.Markdown(elem_id="slice-export-note")
+            note = gr.Markdown(elem_id="slice-note")  # what Add to Compare / Export did, or why not
             archive = gr.File(label="Checkpoint (zip)", visible=False, interactive=False)
         with gr.Column(scale=1):
             summary = gr.Markdown(summary0, elem_id="slice-summary")
             profile = gr.Plot(profile0, show_label=False, elem_id="slice-profile")
 
-    ui = dict(queue=False, api_visibility="undocumented")
+    ui = dict(api_visibility="undocumented")  # queued: messages (toasts) reach the page only from queued events
     shown = [current, summary, profile, lab]
-    for knob in (model, dtype):
-        knob.change(choose_parent, [model, dtype], [presets, preset, editor, summary, profile], api_visibility="undocumented")
-    preset.input(choose_preset, [model, preset], [editor], **ui).then(show_slice, [model, editor, preset, dtype], shown, **ui)
-    check.click(show_slice, [model, editor, preset, dtype], shown, **ui)
-    to_compare.click(partial(send_to_compare, bench), [model, current, compare_variants, compare_picker], [compare_variants, compare_picker], **ui)
-    export.click(partial(export_checkpoint, bench), [model, current], [export_note, archive], concurrency_id="export",
+    for knob, api_name in ((model, "matformer_parent"), (dtype, "matformer_dtype")):
+        knob.change(partial(choose_parent, bench), [model, dtype], [presets, preset, editor, summary, profile], api_name=api_name,
+                    api_visibility="undocumented")
+    preset.input(partial(choose_preset, bench), [model, preset], [editor], **ui).then(partial(show_slice, bench), [model, editor, preset, dtype], shown, **ui)
+    check.click(partial(show_slice, bench), [model, editor, preset, dtype], shown, api_name="matformer_show", **ui)
+    to_compare.click(partial(send_to_compare, bench), [model, current, compare_variants, compare_picker], [compare_variants, compare_picker, note], **ui)
+    export.click(partial(export_checkpoint, bench), [model, current], [note, archive], concurrency_id="export", api_name="matformer_export",
                  concurrency_limit=1, api_visibility="undocumented")

@@ -6,23 +6,25 @@ switching back to a variant someone already loaded is instant.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from functools import partial
 from html import escape
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 import torch
 
 from g3n_core import G3nError, LoadedModel, Variant
-from g3n_core.cli import default_dtype
 from g3n_core.hardware import features_note
 from g3n_core.info import describe, human_bytes, human_count
-from g3n_core.matformer.presets import lab_presets, parse_slice
-from g3n_core.sources import HUB_IDS, num_text_layers
-from g3n_core.variant import ATTN_IMPLS, DTYPES
+from g3n_core.matformer.presets import presets_for
+from g3n_core.sources import HUB_IDS
+from g3n_core.variant import default_dtype, field_from_text, field_kind, knobs
 
-from .feedback import progress_callback, readable_error
-from .safety import check_model_choice
+from .feedback import progress_callback, show_error
+from .safety import allowed_model
 from .workbench import Workbench
 from .zerogpu import on_gpu
 
@@ -33,7 +35,10 @@ MODEL_CHOICES = [
     ("e4b-shape: E4B's real size, random weights", "e4b-shape"),
 ]
 NO_SLICE = "none (full model)"
-CUSTOM_SLICE = "custom (below)"
+# Where each knob sits in the panel; knobs not named here (the speed and memory features, and any
+# field added to Variant later) go under "Speed and memory", so every Variant field has a control.
+LAYOUT = (("model",), ("attn", "dtype", "device"), ("towers",), ("matformer", "sparsity"))
+PLACED = {name for row in LAYOUT for name in row}
 
 
 def devices() -> list[str]:
@@ -41,61 +46,55 @@ def devices() -> list[str]:
     return ["cpu"] + ([f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else [])
 
 
-def slice_choices() -> list[tuple[str, str]]:
-    """MatFormer choices: none, each Lab preset (with its published MMLU), or a custom slice."""
-    presets = [(f"{p.key}: {p.effective_params_b:.2f} B effective, MMLU {p.mmlu_pt_accuracy:.1f}", p.key) for p in lab_presets()]
-    return [(NO_SLICE, NO_SLICE), *presets, (CUSTOM_SLICE, CUSTOM_SLICE)]
+def slice_choices(bench: Workbench, model: str) -> list[tuple[str, str]]:
+    """MatFormer choices for `model`: none, then each Lab preset that fits it (with its published MMLU).
+
+    Only an allowed model is read; a custom slice (ffn=...;skip=...) can always be typed.
+    """
+    try:
+        presets = presets_for(allowed_model(model, bench.model_roots))
+    except G3nError:
+        presets = []
+    return [(NO_SLICE, NO_SLICE), *[(f"{p.key}: {p.effective_params_b:.2f} B effective, MMLU {p.mmlu_pt_accuracy:.1f}", p.key) for p in presets]]
 
 
-# Speed features as the panel names them -> the Variant fields they set (see docs/speed.md).
-SPEED_FEATURES = {
-    "sparse FFN decode": {"sparse_ffn": True},
-    "packed bf16 weights (CPU)": {"prepack": True},
-    "PLE memory-mapped": {"ple": "mmap"},
-    "static KV cache": {"kv_cache": "static"},
-    "torch.compile (static cache)": {"compile": True, "kv_cache": "static"},
-    "int8 weights": {"quant": "int8"},
-}
+def variant_from_panel(bench: Workbench, values: Mapping[str, Any]) -> Variant:
+    """The Variant the panel's controls describe (`values` by field name); a typed G3nError names the field that is wrong."""
+    model = allowed_model(values.get("model"), bench.model_roots)
+    fields: dict[str, Any] = {}
+    for f in knobs():
+        value, kind = values.get(f.name), field_kind(f)
+        if f.name == "model" or value is None:
+            continue
+        if kind == "slice":
+            fields[f.name] = None if value in ("", NO_SLICE) else field_from_text(f.name, value, model)
+        elif kind == "list":
+            fields[f.name] = tuple(value)
+        elif kind == "bool":
+            fields[f.name] = bool(value)
+        elif str(value).strip():  # an emptied text box means the field's default
+            fields[f.name] = str(value).strip()
+    return Variant(model=model, **fields)
 
 
-def speed_fields(features: list[str] | None) -> dict:
-    """Variant fields for the speed features ticked in the panel."""
-    fields: dict = {}
-    for name in features or ():
-        fields.update(SPEED_FEATURES[name])
-    return fields
-
-
-def variant_from_panel(
-    bench: Workbench,
-    model: str,
-    attn: str,
-    dtype: str,
-    device: str,
-    towers: list[str],
-    preset: str,
-    custom_slice: str,
-    sparsity: str,
-    features: list[str] | None = None,
-) -> Variant:
-    """The Variant the panel describes; a typed G3nError names the field that is wrong."""
-    model = check_model_choice(model, bench.model_roots)
-    if preset in (None, "", NO_SLICE):
-        matformer = None
-    elif preset == CUSTOM_SLICE:
-        matformer = parse_slice(custom_slice, num_text_layers(model)) if (custom_slice or "").strip() else None
-    else:
-        matformer = parse_slice(preset)
-    return Variant(
-        model=model,
-        attn=attn,
-        dtype=dtype,
-        device=device,
-        towers=tuple(towers or ()),
-        sparsity=(sparsity or "default").strip(),
-        matformer=matformer,
-        **speed_fields(features),
-    )
+def knob_control(bench: Workbench, f, variant: Variant) -> gr.components.Component:
+    """The control of one Variant knob, made from its metadata (label, help, choices) and type."""
+    meta, value, kind = f.metadata, getattr(variant, f.name), field_kind(f)
+    common = dict(label=meta["label"], info=meta["help"], elem_id=f"knob-{f.name}")
+    if f.name == "model":
+        return gr.Dropdown(MODEL_CHOICES, value=value, allow_custom_value=True, **{**common, "info": "Built-in, a hub id, or a checkpoint folder the operator allowed"})
+    if f.name == "device":
+        return gr.Dropdown(devices(), value=value, **common)
+    if kind == "slice":
+        return gr.Dropdown(slice_choices(bench, variant.model), value=NO_SLICE if value is None else value.spec, allow_custom_value=True,
+                           **{**common, "info": "Lab presets that fit this model, or type ffn=...;skip=... (e.g. ffn=256*14;skip=7)"})
+    if kind == "bool":
+        return gr.Checkbox(value=value, **common)
+    if kind == "list":
+        return gr.CheckboxGroup(list(meta["choices"]), value=list(value), **common)
+    if meta["choices"]:
+        return gr.Dropdown(list(meta["choices"]), value=value, **common)
+    return gr.Textbox(value, **common)
 
 
 def size_table(loaded: LoadedModel) -> pd.DataFrame:
@@ -136,26 +135,19 @@ def weights_banner(loaded: LoadedModel | None, notes: list[str]) -> str:
     return "\n".join(parts)
 
 
-def load_from_panel(
-    bench: Workbench,
-    model: str,
-    attn: str,
-    dtype: str,
-    device: str,
-    towers: list[str],
-    preset: str,
-    custom_slice: str,
-    sparsity: str,
-    features: list[str] | None = None,
-    progress: gr.Progress = gr.Progress(),
-) -> tuple[Variant, str, str, pd.DataFrame]:
-    """Load the panel's variant for this session: (variant, status, banner, size table)."""
+def load_from_panel(bench: Workbench, values: Mapping[str, Any], progress: gr.Progress | None = None) -> tuple:
+    """Load the panel's variant for this session: (variant, status, banner, size table, note beside Load).
+
+    A variant that cannot load changes nothing; the note (and a toast) says why, naming the field.
+    """
+    started = time.perf_counter()
     try:
-        variant = variant_from_panel(bench, model, attn, dtype, device, towers, preset, custom_slice, sparsity, features)
+        variant = variant_from_panel(bench, values)
         loaded = bench.cache.get(variant, progress_callback(progress))
     except G3nError as err:
-        raise readable_error(err) from err
-    return variant, model_status(loaded), weights_banner(loaded, []), size_table(loaded)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), show_error(err)
+    note = f"✅ Loaded `{escape(variant.name)}` ({time.perf_counter() - started:.1f} s); the chat now runs it."
+    return variant, model_status(loaded), weights_banner(loaded, []), size_table(loaded), note
 
 
 def describe_session(bench: Workbench, variant: Variant) -> tuple[str, str, pd.DataFrame]:
@@ -164,42 +156,49 @@ def describe_session(bench: Workbench, variant: Variant) -> tuple[str, str, pd.D
     return model_status(loaded), weights_banner(loaded, bench.notes), size_table(loaded)
 
 
+def follow_model(bench: Workbench, device: str, model: str) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """A new model in the panel: its default dtype, and the MatFormer presets that fit it."""
+    return gr.Dropdown(value=default_dtype(model, device)), gr.Dropdown(choices=slice_choices(bench, model), value=NO_SLICE)
+
+
 def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Markdown, gr.HTML]:
-    """The collapsible model panel; returns the status line and banner shown above the tabs."""
+    """The collapsible model panel, one control per Variant knob; returns the status line and banner shown above the tabs."""
     default = bench.default_variant
     status_md, banner_html, sizes = describe_session(bench, default)
     banner = gr.HTML(banner_html, elem_id="weights-banner")
     status = gr.Markdown(status_md, elem_id="model-status")
+    controls: dict[str, gr.components.Component] = {}
+    by_name = {f.name: f for f in knobs()}
     with gr.Accordion("⚙️ Model and variant: choose what the chat runs", open=False, elem_id="model-panel"):
         with gr.Row():
             with gr.Column(scale=2):
-                model = gr.Dropdown(
-                    MODEL_CHOICES, value=default.model, allow_custom_value=True, label="Model",
-                    info="Built-in, a hub id, or a checkpoint folder the operator allowed",
-                )
-                with gr.Row():
-                    attn = gr.Dropdown(list(ATTN_IMPLS), value=default.attn, label="Attention")
-                    dtype = gr.Dropdown(list(DTYPES), value=default.dtype, label="dtype")
-                    device = gr.Dropdown(devices(), value=default.device, label="Device")
-                towers = gr.CheckboxGroup(["vision", "audio"], value=list(default.towers), label="Towers", info="Leave both off for a text-only model")
-                with gr.Row():
-                    preset = gr.Dropdown(slice_choices(), value=NO_SLICE, label="MatFormer slice", info="Presets from the MatFormer Lab (for E4B)")
-                    custom = gr.Textbox(label="Custom slice", placeholder="ffn=8192,20-24:16384  or  ffn=256*14;skip=7")
-                sparsity = gr.Textbox(default.sparsity, label="Activation sparsity", info="default · off · 0.9 · 0.9@0-4 · one value per layer")
-                features = gr.CheckboxGroup(
-                    list(SPEED_FEATURES), value=[], label="Speed and memory features",
-                    info="Compared against plain transformers in benchmarks/README.md; int8 changes the outputs. " + features_note(),
-                )
-                load = gr.Button("Load", variant="primary")
+                for row in LAYOUT:
+                    with gr.Row():
+                        controls.update({name: knob_control(bench, by_name[name], default) for name in row})
+                with gr.Accordion("Speed and memory features", open=False, elem_id="knobs-speed"):
+                    gr.Markdown("Compared against plain transformers in benchmarks/README.md; int8 changes the outputs. " + features_note())
+                    with gr.Row():
+                        controls.update({f.name: knob_control(bench, f, default) for f in knobs() if f.name not in PLACED})
+                with gr.Row(equal_height=True):
+                    load = gr.Button("Load", variant="primary", elem_id="model-load", scale=1)
+                    load_note = gr.Markdown(elem_id="model-load-note")  # progress shows here, then "Loaded" or why not
             with gr.Column(scale=1):
                 table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True)
-    model.change(lambda m: default_dtype(m, default.device), [model], [dtype], queue=False, api_visibility="undocumented")
+    names = [f.name for f in knobs()]
+
+    def load_variant(progress=gr.Progress(), *values):  # progress first: Gradio hands it only to parameters before *values
+        return load_from_panel(bench, dict(zip(names, values)), progress)
+
+    controls["model"].change(partial(follow_model, bench, default.device), [controls["model"]], [controls["dtype"], controls["matformer"]],
+                             queue=False, api_visibility="undocumented")
     load.click(
-        on_gpu(partial(load_from_panel, bench), duration=300),
-        [model, attn, dtype, device, towers, preset, custom, sparsity, features],
-        [variant_state, status, banner, table],
+        on_gpu(load_variant, duration=300),
+        [controls[name] for name in names],
+        [variant_state, status, banner, table, load_note],
+        show_progress_on=[load_note],
         concurrency_id="load",
         concurrency_limit=1,
+        api_name="load_model",
         api_visibility="undocumented",
     )
     return status, banner

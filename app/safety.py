@@ -5,10 +5,15 @@ under roots the operator named.
 Gradio already refuses an input naming a server path that was not uploaded, but it *downloads* a
 URL given as an input file; `refuse_url_files` closes that door per component. `media_policy`
 is the second gate: g3n_core's MediaPolicy reads paths only under the allowed roots.
+
+Server folders a user names (model folders, earlier runs) pass `allowed_path`, one check on real
+paths; the file route serves only the examples and the downloads folder the app writes itself.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 from html import escape
 from pathlib import Path
 
@@ -18,7 +23,7 @@ from gradio_client.utils import is_http_url_like
 
 from g3n_core import MediaPolicy
 from g3n_core.errors import ModelSourceError
-from g3n_core.sources import BUILTIN_NAMES, classify
+from g3n_core.sources import BUILTIN_NAMES, is_hub_id
 
 
 def upload_folder() -> Path:
@@ -54,18 +59,69 @@ def refuse_url_files(component: gr.components.Component, allow_network: bool) ->
     return component
 
 
-def check_model_choice(model: str, model_roots: tuple[Path, ...]) -> str:
-    """`model` when it is a built-in name, a hub id, or a folder under one of `model_roots`; else a ModelSourceError.
+NOT_ALLOWED = (
+    "not an allowed model folder: this server loads checkpoint folders only from the folders its operator "
+    "allowed (python app.py --model-root DIR) and from its own MatFormer exports; otherwise choose tiny, "
+    "e2b-shape, e4b-shape or a hub id such as google/gemma-3n-E2B-it"
+)
 
-    Folders outside the roots are refused before anything is read, so the message says nothing
-    about whether such a folder exists.
+
+def allowed_path(path: str | Path, roots: tuple[Path, ...]) -> Path | None:
+    """The real path of `path` (symlinks resolved) when it lies in one of `roots` (also resolved), else None.
+
+    The one check for every server path a user names: model folders (model panel, MatFormer parent,
+    Compare specs, the API behind them) and earlier Compare runs. It reads nothing but the path itself.
+    """
+    try:
+        real = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, an unknown ~user, a NUL byte
+        return None
+    for root in roots:
+        try:
+            if real.is_relative_to(Path(root).expanduser().resolve()):
+                return real
+        except (OSError, RuntimeError, ValueError):
+            continue
+    return None
+
+
+def allowed_model(model: str | None, model_roots: tuple[Path, ...]) -> str:
+    """A built-in name, a hub id, or the real path of a folder under `model_roots`; else ModelSourceError(NOT_ALLOWED).
+
+    The refusal is the same sentence for every folder outside the roots (existing or not, readable or
+    not, a symlink out of a root), so it says nothing about the server's file system. A bare
+    `org/name` is a hub id unless a folder of that name in the working directory (the app's own,
+    public code) shadows it; such a folder is refused like any other outside the roots.
     """
     name = (model or "").strip()
-    path = Path(name).expanduser()
-    names_a_folder = bool(name) and name not in BUILTIN_NAMES and (name.startswith(("/", ".", "~")) or name.count("/") != 1 or path.exists())
-    if names_a_folder and not any(path.resolve().is_relative_to(Path(root).resolve()) for root in model_roots):
-        raise ModelSourceError(
-            f"{escape(name)!r}: this server loads model folders only from folders its operator allowed "
-            "(start the app with --model-root DIR); otherwise choose tiny or a hub id such as google/gemma-3n-E2B-it"
-        )
-    return classify(name).name
+    if not name:
+        raise ModelSourceError("no model given: choose tiny, e2b-shape, e4b-shape or a hub id such as google/gemma-3n-E2B-it")
+    if name in BUILTIN_NAMES:
+        return name
+    hub_like = is_hub_id(name) and not name.startswith((".", "~"))
+    if hub_like and not _exists(name):
+        return name
+    real = allowed_path(name, model_roots)
+    if real is None:
+        raise ModelSourceError(NOT_ALLOWED)
+    return str(real)
+
+
+def _exists(name: str) -> bool:
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def offer_download(file: str | Path, downloads_dir: Path, folder: str) -> str:
+    """A copy of `file` in `downloads_dir`/`folder`, the only place under the results that the file route serves.
+
+    Run folders and exports hold more than a user should fetch by URL (logs, samples, checkpoints);
+    what the page offers for download is copied here first.
+    """
+    target = Path(downloads_dir) / re.sub(r"[^A-Za-z0-9_.-]+", "-", folder) / Path(file).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if Path(file).resolve() != target.resolve():
+        shutil.copyfile(file, target)
+    return str(target)

@@ -27,6 +27,16 @@ class Workbench:
     streams: SessionStreams = field(default_factory=SessionStreams)  # replies in flight, for each session's stop button
 
     @property
+    def downloads_dir(self) -> Path:
+        """The only folder under the results that the file route serves: copies of what the page offers to download."""
+        return (Path(self.results_root) / "downloads").resolve()
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where the MatFormer tab writes checkpoints (an allowed model root)."""
+        return (Path(self.results_root) / "exports").resolve()
+
+    @property
     def chat_concurrency_id(self) -> str:
         """Queue group of every event that generates with the launch model (UI chat, retry, examples, /chat API)."""
         return f"generate:{self.default_variant.name}"
@@ -47,15 +57,16 @@ def make_workbench(
     Allowed model folders: `model_roots`, the launch model's own folder, and the MatFormer exports
     this app writes (<results_root>/exports).
     """
-    roots = tuple(Path(r).resolve() for r in model_roots) + ((Path(results_root) / "exports").resolve(),)
-    if Path(variant.model).is_dir():
-        roots += (Path(variant.model).resolve(),)
-    return Workbench(
+    bench = Workbench(
         default_variant=variant,
         cache=cache or ModelCache(),
         policy=media_policy(EXAMPLES_DIR, allow_network=allow_url_media),
         results_root=Path(results_root),
-        model_roots=roots,
         concurrency_limit=concurrency_limit,
         notes=list(notes or []),
     )
+    roots = (*(Path(r).resolve() for r in model_roots), bench.exports_dir)
+    if Path(variant.model).is_dir():
+        roots += (Path(variant.model).resolve(),)
+    bench.model_roots = roots
+    return bench

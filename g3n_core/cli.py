@@ -11,76 +11,30 @@ import os
 import sys
 from collections.abc import Callable
 
-from .errors import G3nError
+from .errors import G3nError, MessageError, SettingsError
+from .knobs import add_settings_args, add_variant_args, settings_from_args, variant_from_args
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def default_device() -> str:
-    """cuda when a GPU is visible, else cpu."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def default_dtype(model: str, device: str) -> str:
-    """float32 for tiny on the CPU (exact and fast enough); bfloat16 for real sizes and on GPUs."""
-    return "float32" if model == "tiny" and device == "cpu" else "bfloat16"
-
-
-def add_variant_args(parser: argparse.ArgumentParser, towers: bool = True) -> None:
-    """The Variant knobs shared by every command that runs a model."""
-    parser.add_argument("--model", default="tiny", help="tiny, e2b-shape, e4b-shape, a hub id (google/gemma-3n-E2B-it) or a folder")
-    parser.add_argument("--attn", default="sdpa", help="eager, sdpa, flex_attention (CUDA) or flash_attention_2 (CUDA)")
-    parser.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (GPU only; overflows on real weights) (default: float32 for tiny on CPU, else bfloat16)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
-    parser.add_argument("--sparsity", default="default", help="default, off, 0.9, 0.9@0-9, or one value per layer")
-    parser.add_argument("--matformer", default=None, help="MatFormer preset (E2B, E2.98B-layer, ...) or 'ffn=...;skip=...' (docs/matformer.md)")
-    if towers:
-        parser.add_argument("--towers", default=None, help="comma list of vision,audio (default: what the inputs need)")
-
-
-def variant_from_args(args: argparse.Namespace, towers: tuple[str, ...] | None = None):
-    """The Variant the command-line knobs describe."""
-    from .matformer.presets import parse_slice
-    from .sources import num_text_layers
-    from .variant import Variant
-
-    device = args.device or default_device()
-    if getattr(args, "towers", None) is not None:
-        towers = tuple(t for t in args.towers.split(",") if t and t != "text")
-    return Variant(
-        model=args.model,
-        attn=args.attn,
-        dtype=args.dtype or default_dtype(args.model, device),
-        device=device,
-        towers=towers if towers is not None else ("vision", "audio"),
-        sparsity=args.sparsity,
-        matformer=parse_slice(args.matformer, num_text_layers(args.model)) if args.matformer else None,
-    )
 
 
 # -- generate ------------------------------------------------------------------------------------
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .generation import GenerationSettings, stream_chat
+    from .generation import stream_chat
     from .loading import load_model
     from .media import MediaPolicy
 
+    if args.max_frames < 1:
+        raise SettingsError(f"--max-frames {args.max_frames}: sample at least 1 frame from each video (default 8)")
+    if len(args.audio) > 1:
+        raise MessageError(f"{len(args.audio)} --audio clips given: one turn carries at most one audio clip; send the others separately")
     content: list[dict] = [{"type": "image", "image": p} for p in args.image]
     content += [{"type": "video", "video": p} for p in args.video]
-    content += [{"type": "audio", "audio": args.audio}] if args.audio else []
+    content += [{"type": "audio", "audio": p} for p in args.audio]
     content.append({"type": "text", "text": args.prompt})
     needed = tuple(t for t, used in (("vision", args.image or args.video), ("audio", args.audio)) if used)
-    settings = GenerationSettings(
-        max_new_tokens=args.max_new_tokens,
-        do_sample=args.do_sample,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        seed=args.seed,
-    )
+    settings = settings_from_args(args)
     policy = MediaPolicy(allow_network=args.allow_network, max_video_frames=args.max_frames)
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": content}]
     loaded = load_model(variant_from_args(args, needed))
@@ -105,21 +59,16 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _register_generate(sub) -> None:
     p = sub.add_parser("generate", help="chat once with text, images, audio or video")
-    add_variant_args(p)
     p.add_argument("prompt", help="the user's text")
     p.add_argument("--image", action="append", default=[], help="image file (repeat for several)")
-    p.add_argument("--audio", default=None, help="audio file (one clip, up to 30 s)")
+    p.add_argument("--audio", action="append", default=[], help="audio file (one clip per turn, up to 30 s)")
     p.add_argument("--video", action="append", default=[], help="video file, sampled to --max-frames frames")
-    p.add_argument("--max-frames", type=int, default=8, help="frames sampled from each video (default 8)")
+    p.add_argument("--max-frames", type=int, default=8, help="frames sampled from each video, at least 1 (default 8)")
     p.add_argument("--system", default=None, help="system prompt")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--top-k", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--allow-network", action="store_true", help="allow http(s) URLs as media")
     p.add_argument("--json", action="store_true", help="print one JSON object with text, tokens and timings")
+    add_variant_args(p)
+    add_settings_args(p)
     p.set_defaults(handler=_generate)
 
 
@@ -128,6 +77,7 @@ def _register_generate(sub) -> None:
 
 def _features(args: argparse.Namespace) -> int:
     from .hardware import cpu_info, features_table
+    from .variant import default_device
 
     device, dtype = args.device or default_device(), args.dtype or "bfloat16"
     rows = features_table(device, dtype)
@@ -164,9 +114,9 @@ def _info(args: argparse.Namespace) -> int:
 
 def _register_info(sub) -> None:
     p = sub.add_parser("info", help="parameter counts and bytes by component, effective parameters, config summary")
-    add_variant_args(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--features", action="store_true", help="which speed features this machine runs (at --device, --dtype; default bfloat16), and why")
+    add_variant_args(p)
     p.set_defaults(handler=_info)
 
 
@@ -208,12 +158,17 @@ def run_handler(args: argparse.Namespace) -> int:
     try:
         return args.handler(args)
     except G3nError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _say(f"error: {err}")
         return 2
     except (OSError, ValueError, RuntimeError) as err:
         if os.environ.get("G3N_DEBUG"):
             raise
-        print(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}", file=sys.stderr)
+        _say(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _say(line: str) -> None:
+    """One line on stderr, even when it quotes text that is not valid Unicode (undecodable bytes of an argument)."""
+    print(line.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)

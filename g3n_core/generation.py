@@ -12,7 +12,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -23,22 +23,34 @@ from .media import MediaPolicy
 from .prompt import PreparedPrompt, prepare_prompt
 
 
+def setting(help: str, low: float, high: float | None, step: float) -> dict[str, Any]:  # noqa: A002 - argparse's word
+    """A GenerationSettings field's metadata: one line of help, and the range and step a control offers."""
+    return {"help": help, "low": low, "high": high, "step": step}
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
-    """Sampling parameters of one request. Greedy by default, so runs repeat exactly."""
+    """Sampling parameters of one request: the one set of defaults the CLI, the app's sliders and its /chat API use.
 
-    max_new_tokens: int = 256
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 0.95
-    top_k: int = 64
-    repetition_penalty: float = 1.0
-    seed: int = 0
+    Greedy by default (temperature 0), so runs repeat exactly. Each user-facing field carries its help
+    and range in `setting(...)` metadata; `user_settings()` lists them for the command line and the app.
+    """
+
+    max_new_tokens: int = field(default=256, metadata=setting(
+        "most new tokens in the reply; clamped, with a note, to what the context leaves after the prompt", 1, None, 1))
+    temperature: float = field(default=0.0, metadata=setting("0 = greedy (repeatable); above 0 samples at this temperature", 0.0, 2.0, 0.05))
+    top_p: float = field(default=0.95, metadata=setting("sample from the smallest set of tokens holding this probability", 0.01, 1.0, 0.01))
+    top_k: int = field(default=64, metadata=setting("sample among the k most likely tokens; 0 = off", 0, 200, 1))
+    repetition_penalty: float = field(default=1.0, metadata=setting("above 1 discourages repeating tokens", 0.5, 2.0, 0.05))
+    seed: int = field(default=0, metadata=setting("seed of the sampler (same seed, same reply)", 0, None, 1))
+    do_sample: bool | None = None  # derived: sample when temperature > 0 (give False to decode greedily at any temperature)
 
     def __post_init__(self) -> None:
+        if self.do_sample is None:
+            object.__setattr__(self, "do_sample", float(self.temperature) > 0)
         checks = [
             ("max_new_tokens", isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1, "a whole number >= 1"),
-            ("temperature", self.temperature > 0, "> 0"),
+            ("temperature", self.temperature > 0 if self.do_sample else self.temperature >= 0, "> 0 to sample (0 = greedy)"),
             ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
             ("top_k", isinstance(self.top_k, int) and self.top_k >= 0, "a whole number >= 0 (0 turns it off)"),
             ("repetition_penalty", self.repetition_penalty > 0, "> 0"),
@@ -60,6 +72,11 @@ class GenerationSettings:
         if self.do_sample:
             config.temperature, config.top_p, config.top_k = self.temperature, self.top_p, self.top_k
         return config
+
+
+def user_settings() -> tuple[Field, ...]:
+    """The GenerationSettings fields a person sets (those with `setting` metadata), in order."""
+    return tuple(f for f in fields(GenerationSettings) if "help" in f.metadata)
 
 
 @dataclass
@@ -225,11 +242,12 @@ class ChatStream:
 def stream_chat(
     loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None
 ) -> ChatStream:
-    """Start a streamed reply; raises a typed G3nError at once for bad input."""
+    """Start a streamed reply; raises a typed G3nError at once for bad input. A max_new_tokens over what the
+    context leaves after the prompt is lowered to fit, and the reply's warnings say so."""
     settings = settings or GenerationSettings()
     started = time.perf_counter()
-    prepared = prepare_prompt(loaded, messages, settings.max_new_tokens, policy)
-    return ChatStream(loaded, prepared, settings, started)
+    prepared = prepare_prompt(loaded, messages, settings.max_new_tokens, policy, clamp=True)
+    return ChatStream(loaded, prepared, replace(settings, max_new_tokens=prepared.max_new_tokens), started)
 
 
 def chat(loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None) -> ChatReply:

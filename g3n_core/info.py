@@ -17,7 +17,7 @@ from torch import nn
 from transformers import Gemma3nConfig, Gemma3nForCausalLM, Gemma3nForConditionalGeneration
 
 from .builtin.random_weights import canonical_name
-from .sources import classify, read_config
+from .sources import read_config
 from .variant import DTYPES, Variant, dtype_warnings
 
 COMPONENTS = ("token_embeddings", "per_layer_embeddings", "text_decoder", "vision_tower", "audio_tower")
@@ -111,7 +111,7 @@ def meta_model(config: Gemma3nConfig, text_only: bool = False) -> nn.Module:
 
 def variant_meta_model(variant: Variant) -> nn.Module:
     """A meta-device model with the Variant's towers and MatFormer slice applied."""
-    config = read_config(classify(variant.model))
+    config = read_config(variant.source)
     model = meta_model(config, variant.text_only)
     if not variant.text_only:
         if "vision" not in variant.towers:
@@ -169,5 +169,5 @@ def model_info(variant: Variant) -> ModelInfo:
     """Sizes of the model a Variant names, computed without allocating weights."""
     from .sources import has_random_weights
 
-    source = classify(variant.model)
+    source = variant.source
     return describe(variant_meta_model(variant), variant.model, variant.dtype, has_random_weights(source))

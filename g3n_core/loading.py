@@ -23,7 +23,7 @@ from .builtin.checkpoint import MARKER, SHAPE_DTYPE, build_shape_model, ensure_s
 from .builtin.configs import AUDIO_TOKENS, REAL_IMAGE_SIZE, REAL_IMAGE_TOKENS, REAL_LAYOUT
 from .builtin.processor import build_processor
 from .errors import ModelSourceError, VariantError
-from .sources import checkpoint_path, classify, has_random_weights, read_config
+from .sources import checkpoint_path, has_random_weights, read_config
 from .sparsity import parse_sparsity, resolve_pattern, set_activation_sparsity
 from .variant import Variant
 
@@ -162,7 +162,7 @@ def _use_shape_checkpoint(name: str, variant: Variant) -> bool:
 
 def _load_weights(variant: Variant, config: Gemma3nConfig, progress: Progress):
     """(model, processor, checkpoint folder or None, whether the model was built already sliced)."""
-    source = classify(variant.model)
+    source = variant.source
     if source.is_shape and _use_shape_checkpoint(source.name, variant):
         progress(0.1, f"writing {source.name} to {shape_checkpoint_dir(source.name, variant.text_only)} (first use only)")
         path = ensure_shape_checkpoint(source.name, variant.text_only)
@@ -212,7 +212,7 @@ def load_model(variant: Variant, progress: Progress | None = None) -> LoadedMode
     """Load (or build) the model a Variant names, apply its slice, sparsity and speed features, and place it."""
     progress = progress or (lambda fraction, message: None)
     start = time.perf_counter()
-    source = classify(variant.model)
+    source = variant.source
     progress(0.05, f"reading the configuration of {variant.model}")
     config = read_config(source)
     if variant.matformer is not None:

@@ -23,6 +23,7 @@ from .errors import ContextOverflowError, MessageError
 from .media import MediaNotes, MediaPolicy, load_audio, load_image, load_video_frames, media_payload
 
 ROLES = ("system", "user", "assistant")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 PART_TYPES = ("text", "image", "audio", "video")
 
 
@@ -35,6 +36,7 @@ class PreparedPrompt:
     num_images: int
     num_audio: int
     warnings: list[str] = field(default_factory=list)
+    max_new_tokens: int | None = None  # what fits after the prompt (the request's, or lowered when clamped)
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -43,7 +45,7 @@ class PreparedPrompt:
 def _parts(message: dict, index: int) -> list[dict]:
     content = message.get("content")
     if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+        content = [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise MessageError(f"message {index}: content must be a string or a list of parts, got {type(content).__name__}")
     for part in content:
@@ -52,6 +54,11 @@ def _parts(message: dict, index: int) -> list[dict]:
             raise MessageError(f"message {index}: unknown content part {shown!r}; parts are {', '.join(PART_TYPES)}")
         if part["type"] == "text" and not isinstance(part.get("text"), str):
             raise MessageError(f"message {index}: a text part needs a 'text' string")
+        if part["type"] == "text" and _SURROGATE.search(part["text"]):
+            raise MessageError(
+                f"message {index}: the text holds characters that are not valid Unicode (lone surrogates, as left by "
+                "bytes that are not UTF-8); retype or re-paste it as UTF-8 text"
+            )
     return content
 
 
@@ -197,9 +204,9 @@ def _context_error(loaded, tokens: int, max_new_tokens: int, images: int, audios
     processor = loaded.processor
     media = f" ({images} images x {processor.image_seq_length} tokens, {audios} clips x {processor.audio_seq_length})"
     return ContextOverflowError(
-        f"the prompt needs {tokens} tokens{media if images or audios else ''} plus {max_new_tokens} new tokens, "
-        f"over the model's context of {loaded.context_length}; send fewer images or video frames "
-        f"(each costs {processor.image_seq_length} tokens), shorten the text, or lower max_new_tokens"
+        f"the prompt needs {tokens} tokens{media if images or audios else ''} plus {max_new_tokens} new "
+        f"token{'s' if max_new_tokens != 1 else ''}, over the model's context of {loaded.context_length}; send fewer images "
+        f"or video frames (each costs {processor.image_seq_length} tokens){', shorten the text, or lower max_new_tokens' if max_new_tokens > 1 else ' or shorten the text'}"
     )
 
 
@@ -214,12 +221,18 @@ def _precheck_context(loaded, messages: list[dict], max_new_tokens: int) -> None
 
 
 def prepare_prompt(
-    loaded, messages: Any, max_new_tokens: int, policy: MediaPolicy | None = None
+    loaded, messages: Any, max_new_tokens: int, policy: MediaPolicy | None = None, clamp: bool = False
 ) -> PreparedPrompt:
-    """Validate, decode media and tokenize a conversation for `loaded`; raise typed errors for bad input."""
+    """Validate, decode media and tokenize a conversation for `loaded`; raise typed errors for bad input.
+
+    With `clamp`, a `max_new_tokens` larger than what the context leaves after the prompt is lowered
+    to fit (with a warning) instead of refused; a prompt that leaves no room at all is still refused.
+    """
     policy = policy or MediaPolicy()
     processor = loaded.processor
     messages = normalize_messages(messages)
+    wanted = max_new_tokens
+    max_new_tokens = 1 if clamp else max_new_tokens
     _precheck_context(loaded, messages, max_new_tokens)
     notes = MediaNotes()
     decoded, images, audios = _decode_media(messages, policy, notes, loaded.has_vision, loaded.has_audio)
@@ -227,6 +240,11 @@ def prepare_prompt(
     _check_slots(ids, processor, len(images), len(audios))
     if len(ids) + max_new_tokens > loaded.context_length:
         raise _context_error(loaded, len(ids), max_new_tokens, len(images), len(audios))
+    fits = min(wanted, loaded.context_length - len(ids))
+    if fits < wanted:
+        notes.warnings.append(
+            f"max new tokens lowered from {wanted} to {fits}: the prompt takes {len(ids)} of the model's {loaded.context_length} tokens"
+        )
     inputs: dict[str, torch.Tensor] = {
         "input_ids": torch.tensor([ids], dtype=torch.long),
         "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
@@ -237,4 +255,4 @@ def prepare_prompt(
         features = processor.feature_extractor(audios, return_tensors="pt")
         inputs["input_features"] = features["input_features"]
         inputs["input_features_mask"] = features["input_features_mask"]
-    return PreparedPrompt(inputs, len(ids), len(images), len(audios), notes.warnings)
+    return PreparedPrompt(inputs, len(ids), len(images), len(audios), notes.warnings, fits)

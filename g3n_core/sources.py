@@ -26,6 +26,11 @@ REACH_TIMEOUT_S = 2.0
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def is_hub_id(name: str) -> bool:
+    """True when `name` has the form of a hub id (org/name); it may still name a local folder."""
+    return _HUB_ID.match(name) is not None
+
+
 @dataclass(frozen=True)
 class ModelSource:
     """A classified model name. `kind` is "builtin", "local" or "hub"."""
@@ -193,6 +198,11 @@ def num_text_layers(model: str) -> int | None:
         source = classify(model)
     except ModelSourceError:
         return None
+    return source_layers(source)
+
+
+def source_layers(source: ModelSource) -> int | None:
+    """`num_text_layers` of an already classified source."""
     if source.kind == "hub" and _cached_hub_file(source.name, "config.json") is None:
         return None
     try:

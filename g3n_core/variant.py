@@ -2,12 +2,24 @@
 
 Every knob of the workbench lives here and flows one way: Variant -> load -> run -> measure.
 Invalid values fail at construction with a `VariantError` naming the field.
+
+**Each knob is defined once, here.** A field carries its documentation in its metadata,
+`field(default=..., metadata=knob(label, help, choices))`: a short label (the app's control), one
+line of help (command-line help, the panel's hint) and, for a closed set of values, the choices.
+Everything else is derived from the fields: the command-line flags of `python -m g3n_core
+generate` / `info` and `python app.py` (g3n_core.knobs), the spec strings of `evals run` and the
+Compare tab (`parse_variant_spec`), JSON (`to_dict` / `from_dict`) and the model panel's controls
+(app.model_panel). Values given as text (flags, specs, text boxes) become the field's type through
+`field_from_text` (true/false words for bools, comma lists for tuples). To add a knob: add one
+field with its `knob(...)` metadata and a check in `__post_init__`; every surface picks it up.
+Defaults that depend on the machine (`default_device`, `default_dtype`) are here too.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -15,7 +27,7 @@ import torch
 from .errors import ModelSourceError, SliceError, VariantError
 from .hardware import check_feature
 from .matformer.spec import MatformerSlice, custom_label
-from .sources import classify, num_text_layers, read_config
+from .sources import ModelSource, classify, num_text_layers, read_config, source_layers
 from .sparsity import check_layer_count, format_sparsity, parse_sparsity
 
 ATTN_IMPLS = ("eager", "sdpa", "flex_attention", "flash_attention_2")
@@ -26,7 +38,6 @@ TOWERS = ("vision", "audio")
 PLE_MODES = ("resident", "mmap")
 KV_CACHES = ("dynamic", "static")
 QUANTS = ("none", "int8")
-BOOL_FIELDS = ("sparse_ffn", "compile", "prepack")  # on/off knobs: true/false in specs and JSON
 FLOAT16_WARNING = (
     "float16: real Gemma 3n weights overflow in float16 (activations reach inf); results may be wrong. "
     "Use bfloat16, or float32 where bfloat16 is not supported"
@@ -37,26 +48,51 @@ def dtype_warnings(dtype: str) -> list[str]:
     """Warnings that come with running in `dtype` (float16 overflows on real Gemma 3n weights)."""
     return [FLOAT16_WARNING] if dtype == "float16" else []
 
+def knob(label: str, help: str, choices: tuple[str, ...] | None = None) -> dict[str, Any]:  # noqa: A002 - argparse's word
+    """A field's metadata: `label` names its control, `help` is one line for people, `choices` lists a closed set."""
+    return {"label": label, "help": help, "choices": tuple(choices) if choices is not None else None}
+
+
+def default_device() -> str:
+    """cuda when a GPU is visible, else cpu."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(model: str, device: str) -> str:
+    """float32 for tiny on the CPU (exact and fast enough); bfloat16 for real sizes and on GPUs."""
+    return "float32" if model == "tiny" and device == "cpu" else "bfloat16"
+
 
 @dataclass(frozen=True)
 class Variant:
     """Everything that defines a run. Defaults: the tiny model, SDPA, float32 on the CPU, all towers."""
 
-    model: str = "tiny"
-    attn: str = "sdpa"
-    dtype: str = "float32"
-    device: str = "cpu"
-    towers: tuple[str, ...] = TOWERS
-    sparsity: str = "default"
-    matformer: MatformerSlice | None = None
+    model: str = field(default="tiny", metadata=knob(
+        "Model", "tiny, e2b-shape, e4b-shape, a hub id (google/gemma-3n-E2B-it) or a checkpoint folder"))
+    attn: str = field(default="sdpa", metadata=knob(
+        "Attention", "attention implementation; flex_attention and flash_attention_2 need a CUDA GPU", ATTN_IMPLS))
+    dtype: str = field(default="float32", metadata=knob(
+        "dtype", "weights' dtype (float16: GPUs only, and real weights overflow in it); when not given: float32 for tiny on the CPU, else bfloat16", tuple(DTYPES)))
+    device: str = field(default="cpu", metadata=knob("Device", "cpu, cuda or cuda:N; when not given: cuda when one is visible"))
+    towers: tuple[str, ...] = field(default=TOWERS, metadata=knob(
+        "Towers", "encoders loaded beside the text decoder, a comma list; none or text = text only", TOWERS))
+    sparsity: str = field(default="default", metadata=knob(
+        "Activation sparsity", "default, off, 0.9, 0.9@0-9 (target on those layers), or one value per layer"))
+    matformer: MatformerSlice | None = field(default=None, metadata=knob(
+        "MatFormer slice", "a MatFormer Lab preset (E2B, E2.98B-layer, ...) or ffn=...;skip=... (docs/matformer.md)"))
     # Speed and memory features (see g3n_core.speed); each is a plain on/off or a named mode.
-    sparse_ffn: bool = False
-    ple: str = "resident"
-    kv_cache: str = "dynamic"
-    compile: bool = False
-    quant: str = "none"
-    prepack: bool = False
-    _meta: dict = field(default_factory=dict, compare=False, repr=False)
+    sparse_ffn: bool = field(default=False, metadata=knob(
+        "Sparse FFN decode", "exact sparse FFN decode on the activation-sparse layers"))
+    ple: str = field(default="resident", metadata=knob(
+        "Per-layer embeddings", "resident in memory, or mmap: left memory-mapped in the checkpoint file", PLE_MODES))
+    kv_cache: str = field(default="dynamic", metadata=knob(
+        "KV cache", "dynamic, or static (fixed shapes, needed by compile)", KV_CACHES))
+    compile: bool = field(default=False, metadata=knob("torch.compile", "compile the decode step (needs kv_cache=static)"))
+    quant: str = field(default="none", metadata=knob("Quantization", "none, or int8 weights (changes the outputs)", QUANTS))
+    prepack: bool = field(default=False, metadata=knob(
+        "Packed bf16 weights", "oneDNN-packed bfloat16 linears on the CPU (bit-identical, faster decode; needs AVX-512 or AVX-NE-CONVERT)"))
+    # Values derived once per instance (model source, parent layer count); never copied by replace().
+    _meta: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._check_model()
@@ -78,6 +114,12 @@ class Variant:
         except ModelSourceError as err:
             raise VariantError("model", str(err)) from err
         self._set("model", source.name)
+        self._meta["source"] = source
+
+    @property
+    def source(self) -> ModelSource:
+        """Where the model comes from (built-in, local folder or hub), resolved once at construction."""
+        return self._meta["source"]
 
     def _check_device_and_dtype(self) -> None:
         device = str(self.device).strip().lower()
@@ -143,14 +185,14 @@ class Variant:
             from .matformer.slicing import check_slice
 
             try:
-                check_slice(read_config(classify(self.model)).text_config, self.matformer)
+                check_slice(read_config(self.source).text_config, self.matformer)
             except SliceError as err:
                 raise VariantError("matformer", str(err)) from err
 
     def parent_layers(self) -> int | None:
         """Text layers of the parent checkpoint, when known without network."""
         if "parent_layers" not in self._meta:
-            self._meta["parent_layers"] = num_text_layers(self.model)
+            self._meta["parent_layers"] = source_layers(self.source)
         return self._meta["parent_layers"]
 
     def run_layers(self) -> int | None:
@@ -207,7 +249,7 @@ class Variant:
     @property
     def name(self) -> str:
         """Short, stable, human-readable name: the model, then only the knobs that differ from defaults."""
-        parts = [classify(self.model).short_name, self.attn, DTYPE_SHORT[self.dtype]]
+        parts = [self.source.short_name, self.attn, DTYPE_SHORT[self.dtype]]
         if self.device != "cpu":
             parts.append(self.device)
         if self.towers != TOWERS:
@@ -220,6 +262,21 @@ class Variant:
         parts += [f"ple:{self.ple}"] if self.ple != "resident" else []
         parts += [f"kv:{self.kv_cache}"] if self.kv_cache != "dynamic" else []
         parts += [self.quant] if self.quant != "none" else []
+        return " ".join(parts)
+
+    def to_spec(self) -> str:
+        """The spec string `parse_variant_spec` reads back into this Variant: the model, then each knob that differs."""
+        parts = [self.model]
+        for f in knobs()[1:]:
+            value = getattr(self, f.name)
+            if value == field_default(f):
+                continue
+            kind = field_kind(f)
+            if kind == "slice":  # a preset by name, else its own ffn= / skip= tokens
+                parts.append(f"{f.name}={value.preset}" if value.preset else value.spec.replace(";", " "))
+                continue
+            text = {"bool": lambda v: str(v).lower(), "list": lambda v: ",".join(v) or "text"}.get(kind, str)(value)
+            parts.append(f"{f.name}={text}")
         return " ".join(parts)
 
     def replace(self, **changes: Any) -> Variant:
@@ -262,54 +319,92 @@ class Variant:
         return cls.from_dict(json.loads(text))
 
 
-_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+# -- the knobs as data: what the command line, specs and the app are generated from ------------------
 
 
-def parse_variant_spec(spec: str) -> Variant:
-    """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'.
-
-    A MatFormer slice is 'matformer=E2B' (a preset) or 'ffn=... skip=...' (see docs/matformer.md).
-    """
-    tokens = spec.replace(";", " ").split()
-    data: dict[str, Any] = {}
-    for token in tokens:
-        if "=" not in token:
-            if "model" in data:
-                raise VariantError("model", f"two models named in {spec!r}")
-            data["model"] = token
-            continue
-        key, value = token.split("=", 1)
-        key = key.strip().replace("-", "_")
-        if key == "towers":
-            data[key] = tuple(t for t in value.replace("+", ",").split(",") if t and t != "text")
-        elif key in BOOL_FIELDS:
-            if value.lower() not in _BOOL_WORDS:
-                raise VariantError(key, f"expected true/false, got {value!r}")
-            data[key] = _BOOL_WORDS[value.lower()]
-        else:
-            data[key] = value
-    _parse_slice_tokens(data)
-    return Variant.from_dict(data)
-
-
-def _parse_slice_tokens(data: dict[str, Any]) -> None:
-    """matformer=PRESET|ffn=...;skip=..., or ffn=... / skip=... as tokens of their own; parsed last, since a
-    rule such as ffn=8192 needs the model's layer count."""
-    from .matformer.presets import parse_slice, slice_from_parts
-
-    ffn, skip = data.pop("ffn", None), data.pop("skip", None)
-    if "matformer" not in data and ffn is None and skip is None:
-        return
-    parent = num_text_layers(data.get("model", "tiny"))
-    try:
-        if "matformer" in data:
-            data["matformer"] = parse_slice(data["matformer"], parent)
-        else:
-            data["matformer"] = slice_from_parts(ffn, skip, parent)
-    except SliceError as err:
-        raise VariantError("matformer", str(err)) from err
+def knobs() -> tuple[Field, ...]:
+    """The user-facing Variant fields (those with `knob` metadata), in declaration order."""
+    return tuple(f for f in fields(Variant) if "help" in f.metadata)
 
 
 def variant_fields() -> list[str]:
     """Names of the user-facing Variant fields, in declaration order."""
-    return [f.name for f in fields(Variant) if not f.name.startswith("_")]
+    return [f.name for f in knobs()]
+
+
+def field_kind(f: Field) -> str:
+    """How a knob's value is written as text: 'bool', 'list' (a tuple of choices), 'slice' or 'text'."""
+    annotation = str(f.type)
+    if annotation == "bool":
+        return "bool"
+    if annotation.startswith("tuple"):
+        return "list"
+    return "slice" if "MatformerSlice" in annotation else "text"
+
+
+def field_default(f: Field) -> Any:
+    """A knob's default value."""
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+BOOL_FIELDS = tuple(f.name for f in knobs() if field_kind(f) == "bool")  # on/off knobs: true/false in specs and JSON
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+_NO_SLICE = ("", "none", "off", "full")
+
+
+def field_from_text(name: str, text: str, model: str = "tiny") -> Any:
+    """The value of knob `name` written as `text` (a flag, a spec token, a text box); `model` sizes slice rules.
+
+    Bools take true/false/yes/no/on/off/1/0; lists are comma (or +) separated, 'text' and 'none' meaning
+    empty; a slice is a Lab preset or ffn=...;skip=... ('none' for no slice); anything else stays text.
+    """
+    known = {f.name: f for f in knobs()}
+    if name not in known:
+        raise VariantError(name, f"unknown field; known fields are {', '.join(sorted(known))}")
+    kind, value = field_kind(known[name]), str(text).strip()
+    if kind == "bool":
+        if value.lower() not in _BOOL_WORDS:
+            raise VariantError(name, f"expected true/false, got {value!r}")
+        return _BOOL_WORDS[value.lower()]
+    if kind == "list":
+        return tuple(t for t in value.replace("+", ",").split(",") if t.strip() and t.strip() not in ("text", "none"))
+    if kind == "slice":
+        if value.lower() in _NO_SLICE:
+            return None
+        from .matformer.presets import parse_slice
+
+        try:
+            return parse_slice(value, num_text_layers(model))
+        except SliceError as err:
+            raise VariantError("matformer", str(err)) from err
+    return value
+
+
+def parse_variant_spec(spec: str, check_model: Callable[[str], str] | None = None) -> Variant:
+    """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'.
+
+    Keys are the Variant's fields (`knobs()`, '-' or '_'); values are read by `field_from_text`. A
+    MatFormer slice is 'matformer=E2B' (a preset) or 'ffn=... skip=...' (see docs/matformer.md).
+    `check_model` vets the model named (the app's allow-list) before anything reads it.
+    """
+    raw: dict[str, str] = {}
+    for token in spec.replace(";", " ").split():
+        key, value = token.split("=", 1) if "=" in token else ("model", token)
+        key = key.strip().replace("-", "_")
+        if key in raw:
+            raise VariantError(key, f"given twice in {spec!r}")
+        raw[key] = value
+    model = raw.pop("model", "tiny")
+    model = check_model(model) if check_model is not None else model
+    ffn, skip = raw.pop("ffn", None), raw.pop("skip", None)
+    data: dict[str, Any] = {"model": model, **{key: field_from_text(key, value, model) for key, value in raw.items()}}
+    if "matformer" in data and (ffn is not None or skip is not None):
+        raise VariantError("matformer", "give matformer=PRESET or ffn=.../skip=..., not both")
+    if ffn is not None or skip is not None:
+        from .matformer.presets import slice_from_parts
+
+        try:
+            data["matformer"] = slice_from_parts(ffn, skip, num_text_layers(model))
+        except SliceError as err:
+            raise VariantError("matformer", str(err)) from err
+    return Variant.from_dict(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -47,9 +48,11 @@ def client(server):
 
 def _call_raw(url: str, files: list[dict], text: str = "look") -> str:
     """POST /chat without gradio_client (which would upload local files itself); returns the event stream."""
-    # Every input of the event, in order: message, history and variant (session state: ignored), then the settings.
-    data = [{"text": text, "files": files}, None, None, "", 4, 0.0, 0.95, 64, 0]
-    event = httpx.post(f"{url}/gradio_api/call/chat", json={"data": data}, timeout=30).json()["event_id"]
+    # Every input of the event, in order: message, history and variant (session state: ignored), then the settings
+    # (system prompt, then GenerationSettings' fields: max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed).
+    data = [{"text": text, "files": files}, None, None, "", 4, 0.0, 0.95, 64, 1.0, 0]
+    body = json.dumps({"data": data})  # ASCII escapes: even lone surrogates travel as a browser would send them
+    event = httpx.post(f"{url}/gradio_api/call/chat", content=body, headers={"Content-Type": "application/json"}, timeout=30).json()["event_id"]
     return httpx.get(f"{url}/gradio_api/call/chat/{event}", timeout=60).text
 
 
@@ -156,3 +159,21 @@ def test_long_generation_neither_blocks_other_pages_nor_survives_cancel(server):
     assert isinstance(other.predict({"text": "Quick one", "files": []}, **FEW, api_name="/chat"), str)
     # Uncancelled, 1900 tokens would hold the model for 20-45 s on these CPUs; cancelled, it is free within a token.
     assert time.time() - started < 12
+
+
+def test_every_refused_turn_leaves_the_api_ready_for_the_next_call(client, media, tmp_path):
+    fresh = Client(client.src, verbose=False)
+    corrupt = tmp_path / "x.png"
+    corrupt.write_bytes(os.urandom(2048))
+    stream = _call_raw(client.src.rstrip("/"), [], text="bad \ud800 end")  # gradio_client cannot even encode it
+    assert stream.startswith("event: error") and "not valid Unicode" in stream
+    refused = [
+        ({"text": "what is it?", "files": [handle_file(str(corrupt))]}, "x.png: not a readable image"),
+        ({"text": "both", "files": [handle_file(str(media["audio"])), handle_file(str(media["audio"]))]}, "at most one audio clip"),
+    ]
+    for message, needle in refused:
+        with pytest.raises(Exception, match=needle) as caught:
+            fresh.predict(message, **FEW, api_name="/chat")
+        assert "/tmp/gradio" not in str(caught.value)  # the user's file name, never the server's path
+        assert isinstance(fresh.predict({"text": "still there?", "files": []}, **FEW, api_name="/chat"), str)
+    assert [row["text"] for row in fresh.predict(api_name="/history")[::2]] == ["still there?"] * 2  # refused turns left no trace

@@ -34,15 +34,15 @@ def test_suggestions_change_one_knob_of_the_launch_model(bench):
 
 def test_variants_are_added_from_specs_and_counted(bench):
     known = c.suggested_variants(bench)
-    known, dropdown, box = c.add_spec(known, [], "tiny attn=eager sparsity=0.9 towers=text")
+    known, dropdown, box = c.add_spec(bench, known, [], "tiny attn=eager sparsity=0.9 towers=text")
     assert box == "" and dropdown.value == ["tiny eager fp32 text-only sp:0.9"]
-    known, dropdown, _ = c.add_spec(known, dropdown.value, "tiny sparsity=0.9@0-4")
-    known, dropdown, _ = c.add_spec(known, dropdown.value, "tiny sparsity=0.5@0-4")  # long settings: hashed, still distinct
+    known, dropdown, _ = c.add_spec(bench, known, dropdown.value, "tiny sparsity=0.9@0-4")
+    known, dropdown, _ = c.add_spec(bench, known, dropdown.value, "tiny sparsity=0.5@0-4")  # long settings: hashed, still distinct
     first, second = dropdown.value[1:]
     assert first != second and first.startswith("tiny sdpa fp32 sp:custom-") and second.startswith("tiny sdpa fp32 sp:custom-")
     assert known[second].sparsity.startswith("0.5@")
     with pytest.raises(gr.Error, match="attn"):
-        c.add_spec(known, [], "tiny attn=bogus")
+        c.add_spec(bench, known, [], "tiny attn=bogus")
     with pytest.raises(gr.Error, match="2 to 6"):
         c.picked_variants(known, list(known)[:1])
     many = {f"v{i}": bench.default_variant for i in range(7)}

@@ -17,7 +17,7 @@ def bench(tiny, tmp_path_factory):
 
 
 def _edited(model: str, widths: dict[int, int] | None = None, skip: tuple[int, ...] = ()):
-    table = m.editor_rows(model, None)
+    table = m.editor_rows(model, None).astype({"width": object})  # the page may send any text as a width
     for layer, width in (widths or {}).items():
         table.loc[table["layer"] == layer, "width"] = width
     table["skip"] = table["layer"].isin(skip)
@@ -43,45 +43,49 @@ def test_editor_round_trips_a_slice():
     assert again.loc[again["layer"] == 7, "skip"].item() and again.loc[again["layer"] == 1, "width"].item() == 128
 
 
-def test_show_slice_sizes_and_charts_it():
-    slc, summary, profile, lab = m.show_slice("tiny", _edited("tiny", {0: 256}, skip=(7, 8)), m.CUSTOM, "float32")
+def test_show_slice_sizes_and_charts_it(bench):
+    slc, summary, profile, lab = m.show_slice(bench, "tiny", _edited("tiny", {0: 256}, skip=(7, 8)), m.CUSTOM, "float32")
     assert slc.skip == (7, 8) and "13 of 15 layers" in summary and "effective parameters" in summary
     assert [trace.name for trace in profile.data] == ["parent", "slice", "skipped"]
     assert list(profile.data[2].x) == [7, 8]
 
 
-def test_a_slice_that_cannot_work_names_the_layer():
-    with pytest.raises(gr.Error, match="layer 3"):
-        m.show_slice("tiny", _edited("tiny", skip=(3,)), m.CUSTOM, "float32")  # layer 3 stores the KV others reuse
-    with pytest.raises(gr.Error, match="layer 2"):
-        m.show_slice("tiny", _edited("tiny", {2: 4096}), m.CUSTOM, "float32")  # wider than the parent
+def test_a_slice_that_cannot_work_names_the_layer_in_the_summary(bench):
+    for edited, needle in ((_edited("tiny", skip=(3,)), "layer 3: cannot skip it"),  # layer 3 stores the KV others reuse
+                           (_edited("tiny", {2: 4096}), "layer 2"),  # wider than the parent
+                           (_edited("tiny", {4: "wide"}), "layer 4: the FFN width wide is not a number")):
+        with pytest.warns(UserWarning, match=needle):
+            slc, summary, profile, lab = m.show_slice(bench, "tiny", edited, m.CUSTOM, "float32")
+        assert slc is None and needle in summary and profile == gr.skip() and lab == gr.skip()
 
 
-def test_a_lab_preset_fills_the_editor_for_e4b():
-    table = m.choose_preset("e4b-shape", "E2B")
+def test_a_lab_preset_fills_the_editor_for_e4b(bench):
+    table = m.choose_preset(bench, "e4b-shape", "E2B")
     assert len(table) == 35 and list(table.loc[table["skip"], "layer"]) == [20, 21, 22, 23, 24]
     assert set(table.loc[~table["skip"], "width"]) == {8192}
 
 
-def test_slices_go_to_the_compare_tab(bench):
-    slc, *_ = m.show_slice("tiny", _edited("tiny", {0: 256}), m.CUSTOM, "float32")
+def test_slices_go_to_the_compare_tab_with_a_readable_name(bench):
+    slc, *_ = m.show_slice(bench, "tiny", _edited("tiny", {0: 256}), m.CUSTOM, "float32")
     known = suggested_variants(bench)
     picked = list(known)[:2]
-    known, dropdown = m.send_to_compare(bench, "tiny", slc, known, picked)
-    added = [v for v in known.values() if v.matformer == slc]
-    assert len(added) == 1 and dropdown.value == [*picked, added[0].name]
-    with pytest.raises(gr.Error, match="Show slice"):
-        m.send_to_compare(bench, "tiny", None, known, picked)
+    known, dropdown, note = m.send_to_compare(bench, "tiny", slc, known, picked)
+    added = [name for name, v in known.items() if v.matformer == slc]
+    assert added == ["tiny sdpa fp32 mf:ffn 256,512x14"] and dropdown.value == [*picked, added[0]]
+    assert "Added **tiny sdpa fp32 mf:ffn 256,512x14** to the Compare tab" in note
+    with pytest.warns(UserWarning, match="Show slice"):
+        assert "Show slice" in m.send_to_compare(bench, "tiny", None, known, picked)[2]
 
 
 def test_export_writes_a_loadable_checkpoint_and_a_zip(bench):
-    slc, *_ = m.show_slice("tiny", _edited("tiny", {0: 256}, skip=(7,)), m.CUSTOM, "float32")
+    slc, *_ = m.show_slice(bench, "tiny", _edited("tiny", {0: 256}, skip=(7,)), m.CUSTOM, "float32")
     note, archive = m.export_checkpoint(bench, "tiny", slc, progress=None)
-    folder = bench.results_root.resolve() / "exports" / f"tiny-{slc.label}"
+    assert note.startswith("✅ Wrote")
+    folder = bench.results_root.resolve() / "exports" / m.export_name("tiny", slc)
     assert str(folder) in note and archive.visible and archive.value["path"].endswith(".zip")
     loaded = load_model(bench.default_variant.replace(model=str(folder), towers=()))
     assert loaded.text_config.num_hidden_layers == 14 and loaded.text_config.intermediate_size[0] == 256
     # The model panel may load what the app exported (and chat with it).
     from app.model_panel import NO_SLICE, variant_from_panel
 
-    assert variant_from_panel(bench, str(folder), "sdpa", "float32", "cpu", [], NO_SLICE, "", "default").model == str(folder)
+    assert variant_from_panel(bench, {"model": str(folder), "matformer": NO_SLICE}).model == str(folder)

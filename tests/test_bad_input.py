@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from g3n_core import GenerationSettings, MediaPolicy, chat
+from g3n_core import GenerationSettings, MediaPolicy, chat, stream_chat
 from g3n_core.errors import (
     ContextOverflowError,
     CorruptMediaError,
@@ -83,9 +83,24 @@ def test_more_video_frames_than_fit_the_context(tiny, media):
     _answers_next(tiny)
 
 
-def test_prompt_plus_new_tokens_over_context(tiny):
-    with pytest.raises(ContextOverflowError, match="max_new_tokens"):
-        chat(tiny, "hi", GenerationSettings(max_new_tokens=tiny.context_length))
+def test_new_tokens_over_the_context_are_clamped_with_a_note(tiny):
+    stream = stream_chat(tiny, "hi", GenerationSettings(max_new_tokens=tiny.context_length))
+    fits = tiny.context_length - stream.prepared.prompt_tokens
+    assert stream.settings.max_new_tokens == fits and stream.prepared.max_new_tokens == fits
+    stream.cancel()
+    reply = stream.result()
+    assert f"max new tokens lowered from {tiny.context_length} to {fits}" in reply.warnings[0]
+    with pytest.raises(ContextOverflowError, match="max_new_tokens"):  # without clamping (evals), still refused
+        prepare_prompt(tiny, "hi", tiny.context_length)
+    with pytest.raises(ContextOverflowError, match="plus 1 new token,"):  # a prompt that leaves no room at all
+        chat(tiny, "word " * tiny.context_length, SHORT)
+    _answers_next(tiny)
+
+
+@pytest.mark.parametrize("text", ["bad \ud800 end", "x\udcff"])  # the second: invalid UTF-8 bytes as Python decodes argv
+def test_text_that_is_not_valid_unicode_is_a_typed_error(tiny, text):
+    with pytest.raises(MessageError, match="not valid Unicode"):
+        chat(tiny, text, SHORT)
     _answers_next(tiny)
 
 
@@ -126,7 +141,7 @@ def test_paths_outside_allowed_roots_are_refused(tiny, media, tmp_path):
 
 @pytest.mark.parametrize(
     "settings",
-    [dict(max_new_tokens=0), dict(temperature=0.0), dict(top_p=1.5), dict(top_k=-1), dict(repetition_penalty=0)],
+    [dict(max_new_tokens=0), dict(temperature=-0.1), dict(do_sample=True, temperature=0.0), dict(top_p=1.5), dict(top_k=-1), dict(repetition_penalty=0)],
 )
 def test_bad_generation_settings(settings):
     with pytest.raises(SettingsError):

@@ -69,14 +69,24 @@ def test_bad_input_as_a_process_exits_nonzero_without_traceback():
         (["--sparsity", "0.5,0.5", "hi"], "Variant.sparsity"),
         (["--max-new-tokens", "0", "hi"], "max_new_tokens"),
         (["   "], "empty"),
+        (["--audio", "AUDIO", "--audio", "AUDIO", "hi"], "2 --audio clips given: one turn carries at most one audio clip"),
+        (["--video", "VIDEO", "--max-frames", "0", "hi"], "--max-frames 0: sample at least 1 frame"),
+        (["bad \ud800 end"], "not valid Unicode"),
     ],
 )
 def test_bad_input_exits_nonzero_with_one_line(capsys, media, args, needle):
-    args = [str(media["image"]) if a == "IMAGE" else a for a in args]
+    files = {"IMAGE": str(media["image"]), "AUDIO": str(media["audio"]), "VIDEO": str(media["video"])}
+    args = [files.get(a, a) for a in args]
     status, _, err = run_main(capsys, "generate", *args)
     assert status != 0
     assert needle in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_invalid_utf8_in_an_argument_is_one_line_not_a_traceback():
+    result = subprocess.run([sys.executable, "-m", "g3n_core", "generate", b"caf\xe9 au lait"], capture_output=True, env=ENV, timeout=300)
+    err = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 2 and "Traceback" not in err and "not valid Unicode" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(("model", "published"), [("e2b-shape", 1.91e9), ("e4b-shape", 3.98e9)])

@@ -22,8 +22,17 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.3f}B" if n >= 1e9 else human_count(n, "")
 
 
-def _slice_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="tiny", help="tiny, e2b-shape, e4b-shape, a hub id or a folder")
+def _model_and_dtype(parser: argparse.ArgumentParser, model: str, dtype: bool = True) -> None:
+    """--model (the parent) and, for sizes, --dtype: the Variant knobs' own flags."""
+    from ..knobs import add_knob_arg, knob
+
+    add_knob_arg(parser, knob("model"), default=model, help=f"the parent: {knob('model').metadata['help']} (default %(default)s)")
+    if dtype:
+        add_knob_arg(parser, knob("dtype"), help="count bytes at this dtype (default: bfloat16; float32 for tiny)")
+
+
+def _slice_args(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
+    _model_and_dtype(parser, "tiny", dtype)
     parser.add_argument("--preset", default=None, help="a MatFormer Lab preset: E2B, E2.98B-layer, E3.49B-block, ... (see `matformer presets`)")
     parser.add_argument("--ffn", default=None, help="FFN widths; " + _SLICE_HELP)
     parser.add_argument("--skip", default=None, help="parent layers to drop, e.g. 20-24")
@@ -44,8 +53,7 @@ def slice_from_args(args: argparse.Namespace) -> MatformerSlice:
 
 
 def _dtype(args: argparse.Namespace) -> str:
-    from ..cli import default_dtype
-    from ..variant import DTYPE_ALIASES, DTYPES
+    from ..variant import DTYPE_ALIASES, DTYPES, default_dtype
 
     dtype = args.dtype or default_dtype(args.model, "cpu")
     dtype = DTYPE_ALIASES.get(dtype.lower(), dtype.lower())
@@ -134,19 +142,17 @@ def register(sub) -> None:
     group = parser.add_subparsers(dest="matformer_command", required=True)
 
     p = group.add_parser("presets", help="every MatFormer Lab preset that fits the model, with its size")
-    p.add_argument("--model", default="e4b-shape", help="the parent: e4b-shape, google/gemma-3n-E4B-it, a folder, ...")
-    p.add_argument("--dtype", default=None, help="bytes at this dtype (default: bfloat16; float32 for tiny)")
+    _model_and_dtype(p, "e4b-shape")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_presets)
 
     p = group.add_parser("size", help="size of one slice (preset or custom) and its per-layer FFN profile", epilog=_SLICE_HELP)
     _slice_args(p)
-    p.add_argument("--dtype", default=None, help="bytes at this dtype (default: bfloat16; float32 for tiny)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_size)
 
     p = group.add_parser("slice", help="write a slice as a checkpoint folder stock transformers loads", epilog=_SLICE_HELP)
-    _slice_args(p)
+    _slice_args(p, dtype=False)
     p.add_argument("--out", required=True, help="new (or empty) folder for the checkpoint")
     p.add_argument("--chunk-mib", type=float, default=64, help="largest piece of a tensor held in memory while writing (MiB)")
     p.set_defaults(handler=_slice)

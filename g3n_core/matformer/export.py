@@ -3,7 +3,7 @@
 The weights stream from the parent's safetensors shards to the new ones tensor by tensor, and large
 tensors row-chunk by row-chunk (`chunk_bytes`), so slicing E4B to E2B never holds the model, or
 even the 4.7 GB per-layer-embedding table, in memory at once. Everything else a checkpoint needs
-(tokenizer, processor, chat template, generation config) is copied from the parent as it is.
+(tokenizer, processor, chat template, generation config) is copied from the parent as it is; nothing else is.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from ..builtin.checkpoint import MARKER
 from ..errors import ExportError
 from ..sources import checkpoint_path, classify, read_config
 from .safetensors_stream import ITEM_BYTES, StreamedTensor, write_streamed
@@ -29,8 +30,13 @@ Progress = Callable[[float, str], None]
 TEXT = "model.language_model."
 LAYER_KEY = re.compile(r"^model\.language_model\.layers\.(\d+)\.(.+)$")
 DEFAULT_CHUNK_BYTES = 64 * 2**20
-WEIGHT_FILES = re.compile(r"(\.safetensors|\.safetensors\.index\.json|\.bin|\.bin\.index\.json|\.pt|\.pth|\.gguf|\.onnx|\.h5|\.msgpack)$")
-NOT_COPIED = {"config.json", "README.md", ".gitattributes"}
+# Copied from the parent as they are: tokenizer, processor, chat template, generation config, random-weights
+# marker. Nothing else in the parent's folder travels (an export must never carry other files out of it).
+CHECKPOINT_FILES = frozenset({
+    "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json",
+    "chat_template.jinja", "chat_template.json", "generation_config.json", MARKER,
+})
 SLICE_FILE = "matformer_slice.json"
 
 _CARD = """---
@@ -143,12 +149,23 @@ def _write_weights(src: Path, staging: Path, plan: SlicePlan, chunk_bytes: int, 
         (staging / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
+def _confinement(src: Path) -> Path:
+    """The folder every copied file must really lie in: the checkpoint folder, or for a hub snapshot
+    (snapshots/<rev>/ whose files link to ../../blobs) the model's cache folder."""
+    real = src.resolve()
+    return real.parents[1] if real.parent.name == "snapshots" else real
+
+
 def _copy_assets(src: Path, staging: Path) -> list[str]:
+    """Copy the parent's CHECKPOINT_FILES (the config and weights are written, not copied); a file that
+    links out of the checkpoint is left behind."""
+    confine = _confinement(src)
     copied = []
-    for path in sorted(src.iterdir()):
-        if path.is_file() and path.name not in NOT_COPIED and not path.name.startswith(".") and not WEIGHT_FILES.search(path.name):
-            shutil.copyfile(path, staging / path.name)
-            copied.append(path.name)
+    for name in sorted(CHECKPOINT_FILES):
+        path = src / name
+        if path.is_file() and path.resolve().is_relative_to(confine):
+            shutil.copyfile(path, staging / name)
+            copied.append(name)
     return copied
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import SliceError
+from ..errors import ModelSourceError, SliceError
 from .spec import MatformerSlice
 
 TABLE = Path(__file__).parent / "lab_slices.json"
@@ -150,3 +150,25 @@ def parse_slice(text: str, parent_layers: int | None = None) -> MatformerSlice:
     if unknown:
         raise SliceError(f"unknown slice keys {sorted(unknown)}; write ffn=W,W,...;skip=I,J")
     return slice_from_parts(parts.get("ffn"), parts.get("skip"), parent_layers)
+
+
+def presets_for(model: str) -> list[LabPreset]:
+    """The Lab presets whose slice fits `model` (they slice the 35-layer E4B); [] when its config is unknown offline."""
+    from ..sources import classify, read_config, source_layers
+    from .slicing import check_slice
+
+    try:
+        source = classify(model)
+        if source_layers(source) is None:
+            return []
+        config = read_config(source).text_config
+    except (ModelSourceError, OSError, ValueError):
+        return []
+    fitting = []
+    for preset in lab_presets():
+        try:
+            check_slice(config, preset.to_slice())
+        except SliceError:
+            continue
+        fitting.append(preset)
+    return fitting

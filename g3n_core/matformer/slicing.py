@@ -22,7 +22,7 @@ from torch import nn
 from transformers import Gemma3nConfig, Gemma3nTextConfig
 
 from ..errors import SliceError
-from .spec import MatformerSlice
+from .spec import MatformerSlice, ranges
 
 TOWER_CONFIGS = ("text_config", "vision_config", "audio_config")
 
@@ -70,7 +70,7 @@ def _check_skips(parent: Gemma3nTextConfig, skip: tuple[int, ...]) -> None:
             users = [j for j, mode in enumerate(modes) if mode == "reuse" and parent.layer_types[j] == layer_type]
             raise SliceError(
                 f"cannot skip it: it computes the keys and values that the KV-shared {layer_type} layers "
-                f"{_ranges(users)} reuse; keep it",
+                f"{ranges(users, ', ')} reuse; keep it",
                 layer=i,
             )
 
@@ -140,17 +140,6 @@ def plan_slice(parent: Gemma3nTextConfig, slc: MatformerSlice) -> SlicePlan:
 def check_slice(parent_text_config: Gemma3nTextConfig, slc: MatformerSlice) -> None:
     """Raise SliceError (naming the layer) when `slc` does not fit the parent."""
     plan_slice(parent_text_config, slc)
-
-
-def _ranges(indices: list[int]) -> str:
-    """[5, 6, 7, 9] -> '5-7, 9'."""
-    parts: list[str] = []
-    for i in indices:
-        if parts and parts[-1][1] == i - 1:
-            parts[-1] = (parts[-1][0], i)
-        else:
-            parts.append((i, i))
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in parts)
 
 
 # -- the config --------------------------------------------------------------------------------------

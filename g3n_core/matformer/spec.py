@@ -13,6 +13,31 @@ def custom_label(key: str) -> str:
     return "custom-" + hashlib.sha1(key.encode()).hexdigest()[:6]
 
 
+LABEL_CHARS = 32
+
+
+def _runs(values: tuple[int, ...], times: str) -> str:
+    """(256, 256, 512) -> '256x2,512' (with times='x')."""
+    runs: list[list[int]] = []
+    for value in values:
+        if runs and runs[-1][0] == value:
+            runs[-1][1] += 1
+        else:
+            runs.append([value, 1])
+    return ",".join(f"{v}{times}{n}" if n > 1 else str(v) for v, n in runs)
+
+
+def ranges(indices, sep: str = ",") -> str:
+    """(5, 6, 7, 9) -> '5-7,9' (joined by `sep`)."""
+    spans: list[list[int]] = []
+    for i in indices:
+        if spans and spans[-1][1] == i - 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return sep.join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
+
+
 @dataclass(frozen=True)
 class MatformerSlice:
     """FFN widths of the kept layers, in kept-layer order (None keeps the parent's), and the parent layers to skip.
@@ -45,10 +70,21 @@ class MatformerSlice:
 
     @property
     def label(self) -> str:
-        """Short, stable name for tables and plots."""
+        """Short, stable, readable name for tables and plots: the preset, else e.g. 'ffn 256x15 skip 5-9'
+        (a 'custom-<digest>' when that would be longer than LABEL_CHARS)."""
         if self.preset:
             return self.preset
-        return custom_label(repr((self.ffn, self.skip)))
+        parts = ([f"ffn {_runs(self.ffn, 'x')}"] if self.ffn else []) + ([f"skip {ranges(self.skip)}"] if self.skip else [])
+        readable = " ".join(parts) or "full"
+        return readable if len(readable) <= LABEL_CHARS else custom_label(repr((self.ffn, self.skip)))
+
+    @property
+    def spec(self) -> str:
+        """The slice as `parse_slice` reads it: the preset key, else 'ffn=256*14;skip=7'."""
+        if self.preset:
+            return self.preset
+        parts = ([f"ffn={_runs(self.ffn, '*')}"] if self.ffn else []) + ([f"skip={ranges(self.skip)}"] if self.skip else [])
+        return ";".join(parts)
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
