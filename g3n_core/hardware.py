@@ -36,6 +36,7 @@ AVX512_CORE_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512dq")
 # Environment variables that cap what the libraries use (the simulation of an AVX2-only machine sets all three).
 SIMULATE_AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 CXX_NAMES = ("g++", "c++", "clang++")
+THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,15 @@ class Support:
     why: str
 
 
+def thp_mode() -> str:
+    """The kernel's transparent-huge-page mode ('always', 'madvise' or 'never'; 'never' where unknown)."""
+    try:
+        text = THP_SETTING.read_text()
+    except OSError:
+        return "never"
+    return text[text.index("[") + 1 : text.index("]")] if "[" in text else "never"
+
+
 def _cpu_features(cpu: CpuInfo, dtype: str) -> list[Support]:
     bf16 = dtype == "bfloat16"
     packed = Support("prepack=true", cpu.onednn_bf16 and bf16, (
@@ -143,7 +153,13 @@ def _cpu_features(cpu: CpuInfo, dtype: str) -> list[Support]:
         "oneDNN's native bfloat16 kernels" if cpu.onednn_bf16 else
         f"ATen's {cpu.simd} kernels (bfloat16 converted to float32 arithmetic; no oneDNN bfloat16 on {cpu.simd})"
     ))  # fmt: skip
-    return [packed, quant, sparse, compiled, matmul]
+    fused = Support("fuse_linears=true", True, "one stacked product per q|k|v and gate|up (bit-identical on ATen's and oneDNN's kernels)")
+    thp = thp_mode()
+    huge = Support("hugepages=true", thp != "never", (
+        f"weights copied into 2 MiB transparent huge pages (kernel THP mode: {thp})" if thp != "never" else
+        "the kernel's transparent huge pages are off (/sys/kernel/mm/transparent_hugepage/enabled: never)"
+    ))  # fmt: skip
+    return [packed, quant, sparse, compiled, matmul, fused, huge]
 
 
 def feature_support(device: str = "cpu", dtype: str = "bfloat16", cpu: CpuInfo | None = None) -> list[Support]:
@@ -158,6 +174,8 @@ def feature_support(device: str = "cpu", dtype: str = "bfloat16", cpu: CpuInfo |
             Support("quant=int8", True, "torch._weight_int8pack_mm on CUDA (bfloat16/float16; float32 dequantises per product)"),
             Support("sparse_ffn=true", True, "gathers the surviving neurons' rows"),
             Support("kv_cache=static compile=true", True, "CUDA graphs (mode reduce-overhead)"),
+            Support("fuse_linears=true", True, "one stacked product per q|k|v and gate|up"),
+            Support("hugepages=true", False, "a CPU feature (host-memory page size); GPU weights live on the GPU"),
         ]
         return gpu + common
     return _cpu_features(cpu or cpu_info(), dtype) + common

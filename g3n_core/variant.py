@@ -91,6 +91,10 @@ class Variant:
     quant: str = field(default="none", metadata=knob("Quantization", "none, or int8 weights (changes the outputs)", QUANTS))
     prepack: bool = field(default=False, metadata=knob(
         "Packed bf16 weights", "oneDNN-packed bfloat16 linears on the CPU (bit-identical, faster decode; needs AVX-512 or AVX-NE-CONVERT)"))
+    fuse_linears: bool = field(default=False, metadata=knob(
+        "Fused projections", "q|k|v and gate|up each computed as one product (bit-identical, fewer kernel calls)"))
+    hugepages: bool = field(default=False, metadata=knob(
+        "Huge-page weights", "weights copied once into 2 MiB transparent huge pages on the CPU (bit-identical, fewer TLB misses)"))
     # Values derived once per instance (model source, parent layer count); never copied by replace().
     _meta: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
@@ -228,6 +232,10 @@ class Variant:
             raise VariantError("compile", "compiling the decode step needs fixed shapes: set kv_cache=static as well")
         if self.compile:
             check_feature("compile", "kv_cache=static compile=true", self.device, self.dtype)
+        if self.fuse_linears and self.quant != "none":
+            raise VariantError("fuse_linears", f"fuses float weights; with quant={self.quant} leave it off")
+        if self.hugepages:
+            check_feature("hugepages", "hugepages=true", self.device, self.dtype)
 
     # -- derived values -----------------------------------------------------------------------
 

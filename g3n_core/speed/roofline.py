@@ -70,7 +70,7 @@ def _module_bytes(module: nn.Module, seen: set[int], active_fraction: float) -> 
         table = module.table if isinstance(module, MappedPerLayerEmbedding) else module.weight
         scale = sum(_tensor_bytes(b) for b in module.buffers(recurse=False))
         return table.shape[1] * table.element_size() + scale  # one row per token
-    if isinstance(module, PackedLinear):
+    if isinstance(module, PackedLinear) or getattr(module, "packed", None) is not None:  # opaque oneDNN layouts
         return module.packed_bytes()
     if isinstance(module, RowTable):
         return round((_tensor_bytes(module.rows) + _tensor_bytes(module.scale)) * active_fraction)
