@@ -36,10 +36,19 @@ def huge_page_tensor(like: torch.Tensor) -> torch.Tensor:
 
 
 def weights_to_huge_pages(model: nn.Module) -> int:
-    """Move every CPU parameter of at least MIN_BYTES into huge pages (tied ones once); returns the bytes moved."""
+    """Move every CPU parameter of at least MIN_BYTES into huge pages (tied ones once); returns the bytes moved.
+
+    Lookup tables (the per-layer embeddings) stay where they are: a step reads one row of them, so
+    their translations do not matter and a copy would only cost memory. The token table is tied to the
+    LM head, which reads all of it, so it moves.
+    """
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    streamed = {head.weight.data_ptr()} if isinstance(getattr(head, "weight", None), torch.Tensor) else set()
     moved: dict[int, torch.Tensor] = {}
     originals: list[torch.Tensor] = []  # alive until the end, so no freed address can match a data_ptr key
     for module in model.modules():
+        if isinstance(module, nn.Embedding) and module.weight.data_ptr() not in streamed:
+            continue
         for param in module.parameters(recurse=False):
             old = param.data
             if old.device.type != "cpu" or old.numel() * old.element_size() < MIN_BYTES or not old.is_contiguous():
