@@ -33,7 +33,9 @@ from g3n_core.speed.roofline import Roofline, decode_bytes_per_token, measure_ma
 
 PLAIN = "plain transformers"
 YARDSTICK = "plain transformers, eager attention (yardstick)"
-CPU_VARIANTS = (
+CPU_VARIANTS = (  # a machine skips what it cannot run (prepack needs oneDNN bfloat16: AVX-512), one line each
+    "ple=mmap fuse_linears=true hugepages=true",  # bit-identical on every CPU: the lossless candidate without oneDNN bf16
+    "ple=mmap prepack=true fuse_linears=true hugepages=true",
     "ple=mmap prepack=true",
     "ple=mmap sparse_ffn=true",
     "ple=mmap sparse_ffn=true prepack=true",
