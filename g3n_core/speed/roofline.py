@@ -21,6 +21,7 @@ from torch import nn
 from .. import hardware
 from ..sparsity import text_decoder
 from .ple_mmap import MappedPerLayerEmbedding
+from .hugepages import huge_page_tensor
 from .prepack import PackedLinear, pack_weight, packed_linear
 from .quantize import int8_linear, quantize_rows
 from .sparse_ffn import RowTable, SparseDecodeMLP
@@ -161,6 +162,10 @@ def _matvec_layouts(weights: list[torch.Tensor], x: torch.Tensor, int8: bool):
         yield "int8pack", lambda: [int8_linear(x, q, s) for q, s in weights]
         return
     yield "linear", lambda: [F.linear(x, w) for w in weights]
+    if x.device.type == "cpu" and hardware.thp_mode() != "never":  # hugepages=True: the same kernel, 2 MiB pages
+        for i, w in enumerate(weights):
+            weights[i] = huge_page_tensor(w).copy_(w)
+        yield "linear (huge pages)", lambda: [F.linear(x, w) for w in weights]
     if x.device.type == "cpu" and x.dtype == torch.bfloat16 and hardware.cpu_info().onednn_bf16:  # packing needs oneDNN bf16
         packed = [pack_weight(w) for w in weights]
         yield "oneDNN-packed", lambda: [packed_linear(x, p) for p in packed]
