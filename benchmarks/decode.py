@@ -22,7 +22,7 @@ import torch
 from benchmarks.ffn_layers import time_ffn_layers
 from benchmarks.fidelity import compare_logits, compare_tokens, teacher_forced_logits
 from benchmarks.memory import compare_memory, print_memory
-from benchmarks.plain import fixed_prompt, load_plain, runnable, variant_spec
+from benchmarks.plain import PLAIN, fixed_prompt, load_plain, runnable, variant_spec
 from benchmarks.profiling import profile_decode
 from benchmarks.report import available_memory_gb, machine, result_path, write_result
 from benchmarks.timing import median, paired_ratio, timed_generate
@@ -31,7 +31,6 @@ from g3n_core import hardware
 from g3n_core.sparsity import text_layers
 from g3n_core.speed.roofline import Roofline, decode_bytes_per_token, measure_matvec, measure_stream_read
 
-PLAIN = "plain transformers"
 YARDSTICK = "plain transformers, eager attention (yardstick)"
 CPU_VARIANTS = (  # a machine skips what it cannot run (prepack needs oneDNN bfloat16: AVX-512), one line each
     "ple=mmap fuse_linears=true hugepages=true",  # bit-identical on every CPU: the lossless candidate without oneDNN bf16

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.plain import fixed_prompt, load_plain, runnable, variant_spec
+from benchmarks.plain import PLAIN, checkpoint_for, fixed_prompt, load_plain, runnable, variant_spec
 from benchmarks.report import available_memory_gb, write_result
+from g3n_core.speed.ple_mmap import checkpoint_numel
 
 DEFAULT_VARIANTS = ("ple=mmap",)
 # --load-peak: the per-layer table is never materialised at load with ple=mmap, nor for a layer-skipping slice.
@@ -86,12 +87,14 @@ def measure_in_subprocess(job: dict) -> tuple[dict, torch.Tensor]:
         return report, torch.load(job["logits_path"])
 
 
-def compare_memory(model: str, dtype: str, device: str, variants: list[str], new_tokens: int = 16, prompt_tokens: int = 32) -> dict:
-    """Plain transformers and each variant, one subprocess each; RSS ratios and logits identity."""
+def compare_memory(model: str, dtype: str, device: str, variants: list[str], new_tokens: int = 16, prompt_tokens: int = 32,
+                   baseline: bool = True) -> dict:
+    """Plain transformers (unless `baseline` is False) and each variant, one subprocess each; RSS ratios and logits identity."""
     base_job = {"model": model, "dtype": dtype, "device": device, "new_tokens": new_tokens, "prompt_tokens": prompt_tokens}
-    plain, plain_logits = measure_in_subprocess({**base_job, "label": "plain transformers", "spec": None})
-    rows = {"plain transformers": plain}
-    plain_rss = plain["after_generate"]["rss_mb"]
+    rows: dict = {}
+    if baseline:
+        plain, plain_logits = measure_in_subprocess({**base_job, "label": PLAIN, "spec": None})
+        rows[PLAIN] = plain
     for extra in variants:
         spec = variant_spec(model, dtype, device, extra)
         try:
@@ -100,11 +103,12 @@ def compare_memory(model: str, dtype: str, device: str, variants: list[str], new
             print(err, file=sys.stderr)
             rows[extra] = {"error": str(err)[-500:]}
             continue
-        report["rss_ratio"] = report["after_generate"]["rss_mb"] / plain_rss
-        if "gpu_allocated_mb" in plain:  # on a GPU the weights that matter are the ones on the device
-            report["gpu_ratio"] = report["gpu_allocated_mb"] / plain["gpu_allocated_mb"]
-        report["logits_identical"] = bool(torch.equal(logits, plain_logits))
-        report["logits_max_abs_diff"] = float((logits - plain_logits).abs().max())
+        if baseline:
+            report["rss_ratio"] = report["after_generate"]["rss_mb"] / plain["after_generate"]["rss_mb"]
+            if "gpu_allocated_mb" in plain:  # on a GPU the weights that matter are the ones on the device
+                report["gpu_ratio"] = report["gpu_allocated_mb"] / plain["gpu_allocated_mb"]
+            report["logits_identical"] = bool(torch.equal(logits, plain_logits))
+            report["logits_max_abs_diff"] = float((logits - plain_logits).abs().max())
         rows[extra] = report
     return rows
 
@@ -117,12 +121,27 @@ def print_memory(rows: dict) -> None:
             print(f"{label:32s} failed: {row['error'].splitlines()[0]}")
             continue
         gen = row["after_generate"]
-        ratio = f"{row['rss_ratio']:.2f}" if "rss_ratio" in row else "1.00"
+        ratio = f"{row['rss_ratio']:.2f}" if "rss_ratio" in row else ("1.00" if label == PLAIN else "-")
         same = "" if "logits_identical" not in row else ("identical" if row["logits_identical"] else f"max diff {row['logits_max_abs_diff']:.3g}")
         gpu = f"  GPU {row['gpu_allocated_mb']:.0f} MB (peak {row['gpu_peak_mb']:.0f})" if "gpu_allocated_mb" in row else ""
         gpu += f" x{row['gpu_ratio']:.2f}" if "gpu_ratio" in row else ""
         print(f"{label:32s} {row['after_load']['rss_mb']:9.0f} {gen['rss_mb']:9.0f} {gen['file_mb']:9.0f} {gen['anon_mb']:9.0f} "
               f"{gen['peak_mb']:9.0f} {load_peak_ratio(row):8.2f} {ratio:>6s}  {same}{gpu}")
+
+
+def plain_fits(model: str, dtype: str) -> bool:
+    """Whether plain transformers' load fits here; it converts every weight (the per-layer table too) to `dtype`.
+
+    Estimated as the checkpoint's elements at the dtype's size, against 80% of the available memory
+    (e2b-shape in float32: ~18 GB, more than a 24 GB machine has to spare); prints why when it does not.
+    """
+    needed = checkpoint_numel(checkpoint_for(model)) * torch.finfo(getattr(torch, dtype)).bits / 8 / 1e9
+    available = available_memory_gb()
+    if needed <= 0.8 * available:
+        return True
+    print(f"skipped [{PLAIN}]: its {dtype} load would allocate ~{needed:.1f} GB (every weight converted, the per-layer "
+          f"table included), {available:.1f} GB available", flush=True)
+    return False
 
 
 def print_load_peaks(args: argparse.Namespace) -> None:
@@ -131,7 +150,7 @@ def print_load_peaks(args: argparse.Namespace) -> None:
     for dtype in LOAD_PEAK_DTYPES:
         print(f"\n== {args.model} in {dtype} (available memory {available_memory_gb():.1f} GB)")
         variants, _ = runnable(args.model, dtype, args.device, list(LOAD_PEAK_VARIANTS))
-        result[dtype] = compare_memory(args.model, dtype, args.device, variants, args.new_tokens)
+        result[dtype] = compare_memory(args.model, dtype, args.device, variants, args.new_tokens, baseline=plain_fits(args.model, dtype))
         print_memory(result[dtype])
     print(f"\n== load peak / steady state (target <= {LOAD_PEAK_TARGET}); steady = resident after a {args.new_tokens}-token generation")
     for dtype, rows in result.items():

@@ -13,6 +13,8 @@ from g3n_core.loading import TEXT_ONLY_KEY_MAPPING, quiet_transformers
 from g3n_core.sources import checkpoint_path, classify
 from g3n_core.variant import parse_variant_spec
 
+PLAIN = "plain transformers"  # the baseline's label in every benchmark's rows
+
 
 def checkpoint_for(model: str) -> Path:
     """The folder a model's weights live in; e2b/e4b shapes are written to the cache once (bfloat16, text-only)."""

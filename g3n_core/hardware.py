@@ -77,7 +77,7 @@ class CpuInfo:
     @property
     def limits(self) -> str:
         """The environment caps in force, for messages ('' when none)."""
-        return f" (capped by {' '.join(self.caps)})" if self.caps else ""
+        return f" (capped to {self.simd} by {' '.join(self.caps)})" if self.caps else ""
 
     def describe(self) -> str:
         """One line: the model, the ISA in use, oneDNN's bfloat16."""

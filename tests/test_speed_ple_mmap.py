@@ -117,3 +117,20 @@ def test_a_slice_that_skips_layers_reads_the_kept_layers_columns():
     ids = fixed_prompt(16, seed=4)
     forced = timed_generate(sliced.model, ids, 6).tokens
     assert torch.equal(teacher_forced_logits(mapped.model, ids, forced), teacher_forced_logits(sliced.model, ids, forced))
+
+
+def test_checkpoint_numel_counts_the_file_from_its_headers(monkeypatch, capsys):
+    from safetensors import safe_open
+
+    from benchmarks import memory
+
+    checkpoint = ensure_tiny()
+    with safe_open(str(checkpoint / "model.safetensors"), framework="pt") as file:
+        expected = sum(torch.Size(file.get_slice(key).get_shape()).numel() for key in file.keys())
+    assert memory.checkpoint_numel(checkpoint) == expected
+    # The load-peak benchmark measures plain transformers only where its converted load fits.
+    monkeypatch.setattr(memory, "available_memory_gb", lambda: expected * 4 / 1e9 / 0.8 * 1.01)
+    assert memory.plain_fits("tiny", "float32")
+    monkeypatch.setattr(memory, "available_memory_gb", lambda: expected * 4 / 1e9 / 0.8 * 0.99)
+    assert not memory.plain_fits("tiny", "float32")
+    assert "skipped [plain transformers]: its float32 load would allocate" in capsys.readouterr().out

@@ -14,6 +14,7 @@ so `from_pretrained` skips the checkpoint's table, and the mapped view replaces 
 from __future__ import annotations
 
 import json
+import math
 import struct
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +48,15 @@ def _header(path: Path) -> tuple[dict, int]:
     with open(path, "rb") as file:
         (length,) = struct.unpack("<Q", file.read(8))
         return json.loads(file.read(length)), 8 + length
+
+
+def checkpoint_numel(checkpoint: Path) -> int:
+    """Elements of every tensor a checkpoint folder's safetensors files hold (read from their headers only)."""
+    total = 0
+    for path in _safetensors_files(checkpoint):
+        header, _ = _header(path)
+        total += sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
+    return total
 
 
 def map_tensor(path: Path, entry: dict, data_start: int) -> torch.Tensor:
