@@ -20,7 +20,7 @@ import gradio as gr
 from gradio_client.utils import is_http_url_like
 
 from g3n_core import ChatReply, GenerationSettings, G3nError, LoadedModel, Variant, stream_chat
-from g3n_core.generation import user_settings
+from g3n_core.generation import settings_from_values, user_settings
 from g3n_core.errors import MessageError, UnsupportedMediaError
 from g3n_core.media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -38,13 +38,12 @@ DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly."
 
 DEFAULTS = GenerationSettings()  # the one set of sampling defaults: sliders, /chat API and CLI alike
 SETTING_NAMES = tuple(f.name for f in user_settings())  # the order of the settings controls and /chat parameters
-_CASTS = {"int": lambda v: int(round(float(v))), "float": float, "bool": bool}
 
 
 def settings_from_ui(values: Mapping[str, Any]) -> GenerationSettings:
-    """GenerationSettings from the page's controls or the API's parameters (by field name); temperature 0 is greedy."""
-    types = {f.name: str(f.type) for f in user_settings()}
-    return GenerationSettings(**{name: _CASTS.get(types[name], lambda v: v)(value) for name, value in values.items() if name in types})
+    """GenerationSettings from the page's controls or the API's parameters (by field name); temperature 0 is greedy;
+    NaN, infinities and wrongly typed values are a SettingsError."""
+    return settings_from_values(values)
 
 
 # -- messages ------------------------------------------------------------------------------------
@@ -81,6 +80,8 @@ def user_message(message: dict | str | None) -> dict:
     if isinstance(message, str):
         message = {"text": message, "files": []}
     message = message or {}
+    if not isinstance(message, dict) or not isinstance(message.get("text") or "", str) or not isinstance(message.get("files") or [], list):
+        raise MessageError('a message is {"text": a string, "files": a list of uploaded files}')
     box = _box(message.get("text"), message.get("files"))
     text, files = box["text"].strip(), box["files"]
     if not text and not files:
@@ -123,8 +124,10 @@ def model_messages(history: History, system_prompt: str = "") -> list[dict]:
 
 
 def format_stats(reply: ChatReply) -> str:
-    """One line: prompt tokens, time to first token, decode speed (and whether it was stopped)."""
+    """One line: prompt tokens, time to first token, decode speed, video frames and seconds of sound (windows of a
+    long clip), and whether it was stopped."""
     line = f"{reply.prompt_tokens} prompt tokens · first token {reply.ttft_s:.2f} s · {reply.tokens_per_s:.1f} tokens/s"
+    line += "".join(" · " + part for part in reply.media_parts())
     return line + (" · stopped" if reply.finish_reason == "cancelled" else "")
 
 
@@ -135,6 +138,7 @@ def stats_message(reply: ChatReply, variant: Variant) -> dict:
         f"- model: `{variant.name}`",
         f"- {reply.new_tokens} new tokens in {reply.total_s:.2f} s ({ending.get(reply.finish_reason, reply.finish_reason)})",
         *(f"- ⚠️ {escape(w)}" for w in reply.warnings),
+        *([f"- answered over this transcript of the audio: {escape(reply.transcript)}"] if reply.transcript else []),
     ]
     return {
         "role": "assistant",
@@ -187,12 +191,14 @@ def attach_snapshot(message: dict | None, snapshot: str | None) -> tuple[dict, N
 # -- generation ----------------------------------------------------------------------------------
 
 
-def loaded_model(bench: Workbench, variant: Variant, progress: Callable[[float, str], None] | None = None) -> LoadedModel:
+def loaded_model(
+    bench: Workbench, variant: Variant, progress: Callable[[float, str], None] | None = None, html: bool | None = None
+) -> LoadedModel:
     """The session's model from the shared cache (loading it, with progress, when needed)."""
     try:
         return bench.cache.get(variant, progress)
     except G3nError as err:
-        raise readable_error(err) from err
+        raise readable_error(err, html) from err
 
 
 def stream_turn(
@@ -204,6 +210,7 @@ def stream_turn(
     settings: GenerationSettings,
     progress: Callable[[float, str], None] | None = None,
     session: str | None = None,
+    html: bool | None = None,
 ) -> Iterator[tuple[History, str, ChatReply | None]]:
     """Answer `turn` after `history`: yields (conversation so far, reply text so far, final reply or None).
 
@@ -211,26 +218,28 @@ def stream_turn(
     own file names, never by their server paths. The session's stop button
     (`bench.streams.stop(session)`) ends the reply early, which then finishes with its stats;
     closing the iterator (an API client cancelling) also cancels g3n_core's ChatStream, so either
-    way the model is free within a token.
+    way the model is free within a token. Errors and warnings are HTML-escaped for the page, plain for API clients (`html=False`).
     """
     try:
-        yield from _stream_turn(bench, history, turn, variant, system_prompt, settings, progress, session)
+        yield from _stream_turn(bench, history, turn, variant, system_prompt, settings, progress, session, html)
     except gr.Error as err:
         raise public_error(err, [*history, turn]) from err
 
 
-def _stream_turn(bench, history, turn, variant, system_prompt, settings, progress, session):
-    loaded = loaded_model(bench, variant, progress)
+def _stream_turn(bench, history, turn, variant, system_prompt, settings, progress, session, html):
+    loaded = loaded_model(bench, variant, progress, html)
     try:
         stream = stream_chat(loaded, model_messages([*history, turn], system_prompt), settings, bench.policy)
     except G3nError as err:
-        raise readable_error(err) from err
+        raise readable_error(err, html) from err
+    for warning in stream.prepared.warnings:  # known before the first token: say them at once (the stats repeat them)
+        gr.Warning(warning if html is False else escape(warning))
     base = [*history, turn]
     text = ""
     if session is not None:
         bench.streams.started(session, stream)
     try:
-        with contextlib.closing(_pieces(stream)) as pieces:
+        with contextlib.closing(_pieces(stream, html)) as pieces:
             for piece in pieces:
                 text += piece
                 yield [*base, {"role": "assistant", "content": text}], text, None
@@ -238,8 +247,6 @@ def _stream_turn(bench, history, turn, variant, system_prompt, settings, progres
         if session is not None:
             bench.streams.finished(session, stream)
     reply = stream.reply
-    for warning in reply.warnings:
-        gr.Warning(escape(warning))
     yield [*base, {"role": "assistant", "content": reply.text}, stats_message(reply, variant)], reply.text, reply
 
 
@@ -250,15 +257,16 @@ def public_error(err: gr.Error, conversation: History) -> gr.Error:
         path, name = part["path"], Path(part["path"]).name
         message = message.replace(escape(path), escape(name)).replace(path, name)
     # Anything else inside Gradio's upload folder (<folder>/<digest>/<name>) loses its folders too.
-    message = re.sub(re.escape(escape(str(upload_folder()))) + r"/[^/\s]+/", "", message)
-    return gr.Error(message, title=err.title)
+    folder = str(upload_folder())
+    message = re.sub(f"(?:{re.escape(escape(folder))}|{re.escape(folder)})/[^/\\s]+/", "", message)
+    return gr.Error(message, title=err.title, print_exception=False)
 
 
-def _pieces(stream) -> Iterator[str]:
+def _pieces(stream, html: bool | None = None) -> Iterator[str]:
     try:
         yield from stream
     except Exception as err:  # noqa: BLE001 - a failed generation (typed or not) is shown in the page; the app keeps serving
-        raise readable_error(err) from err
+        raise readable_error(err, html) from err
     finally:
         if stream.reply is None:
             stream.cancel()
@@ -358,19 +366,23 @@ def api_chat(
     top_k: float = DEFAULTS.top_k,
     repetition_penalty: float = DEFAULTS.repetition_penalty,
     seed: float = DEFAULTS.seed,
+    long_audio: str = DEFAULTS.long_audio,
+    video_sound: bool = DEFAULTS.video_sound,
 ) -> Iterator[tuple[str, History]]:
     """The /chat API: the reply text (streamed), appended with the message to this session's history.
 
     Its setting parameters are GenerationSettings' fields, in SETTING_NAMES order, with its defaults
-    (named here so that API clients see them).
+    (named here so that API clients see them). Refusals reach the client as the typed error's
+    plain-text message (nothing is HTML-escaped here).
     """
-    settings = settings_from_ui(dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
-                                     repetition_penalty=repetition_penalty, seed=seed))
     try:
+        settings = settings_from_ui(dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                                         repetition_penalty=repetition_penalty, seed=seed, long_audio=long_audio,
+                                         video_sound=video_sound))
         turn = user_message(message)
     except G3nError as err:
-        raise readable_error(err) from err
-    with contextlib.closing(stream_turn(bench, history, turn, variant, system_prompt, settings)) as steps:
+        raise readable_error(err, html=False) from err
+    with contextlib.closing(stream_turn(bench, history, turn, variant, system_prompt, settings, html=False)) as steps:
         for conversation, text, _ in steps:
             yield text, conversation
 

@@ -18,11 +18,14 @@ from .zerogpu import on_gpu
 
 def setting_control(f, context: int) -> gr.components.Component:
     """The control of one GenerationSettings field, from its metadata: a slider over its range (max new
-    tokens up to the model's context), a number when it has no upper end, a checkbox for on/off."""
+    tokens up to the model's context), a number when it has no upper end, a checkbox for on/off, a
+    dropdown for a choice."""
     meta = f.metadata
     common = dict(label=f.name.replace("_", " ").capitalize(), info=meta["help"], elem_id=f.name.replace("_", "-"))
     if str(f.type) == "bool":
         return gr.Checkbox(f.default, **common)
+    if meta.get("choices"):
+        return gr.Dropdown(list(meta["choices"]), value=f.default, **common)
     high = context if f.name == "max_new_tokens" else meta["high"]
     if high is None:
         return gr.Number(f.default, minimum=meta["low"], precision=0 if str(f.type) == "int" else None, **common)
@@ -43,6 +46,7 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(
                 label="Conversation",
+                show_label=False,  # its floating badge would cover the first reply on narrow screens
                 height=520,
                 examples=chat_examples(bench.examples_dir),
                 placeholder="**Ask about text, images, audio or video.** Attach files with 📎, record with 🎙️, or start from an example.",
@@ -56,7 +60,7 @@ def render_chat_tab(bench: Workbench, variant_state: gr.State, allow_url_media: 
                 file_count="multiple",
                 sources=["upload", "microphone"],
                 show_label=False,
-                autofocus=True,
+                autofocus=False,  # focusing it on load scrolled the header out of view
                 elem_id="chat-input",
             )
             refuse_url_files(textbox, allow_url_media)

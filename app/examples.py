@@ -1,6 +1,7 @@
 """The chat examples: tiny media files made by this project (no downloads), and the prompts that use them.
 
-The files are committed in app/examples/ (a few KB each) so that Spaces shows them at once;
+The files are committed in app/examples/ (a few KB each) so that Spaces shows them at once (the
+video is H.264 with an AAC sound track, which browsers play);
 `python -m app.examples` writes them again. Speech comes from espeak-ng when it is installed,
 else a tone stands in.
 """
@@ -47,29 +48,51 @@ def speech_samples(text: str = SPEECH) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * np.where(t < 0.75, 660, 880) * t)).astype(np.float32)
 
 
-def write_video(path: Path, frames: list[Image.Image], fps: int) -> Path:
-    """Encode same-sized RGB frames as an MPEG-4 video at `fps`."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
+def write_video(path: Path, frames: list[Image.Image], fps: int, sound: np.ndarray | None = None) -> Path:
+    """Encode same-sized RGB frames (even width and height) as H.264 in MP4 at `fps`: what every browser plays
+    (MPEG-4 Part 2, ffmpeg's old default, plays in none). `sound` (16 kHz mono) becomes its AAC audio track."""
+    with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=fps, options={"profile": "baseline", "crf": "28", "preset": "slow"})
         stream.width, stream.height = frames[0].size
         stream.pix_fmt = "yuv420p"
+        audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if sound is not None else None
         for image in frames:
             for packet in stream.encode(av.VideoFrame.from_image(image)):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+        if audio is not None:
+            _write_sound(container, audio, sound)
     return path
 
 
-def write_ball_video(path: Path, frames: int = 8, size: int = 96) -> Path:
-    """A green ball rolling left to right: 8 frames at 4 fps."""
+def _write_sound(container, stream, sound: np.ndarray) -> None:
+    """Encode 16 kHz mono samples into `stream` in frames of the encoder's size."""
+    size = stream.codec_context.frame_size or 1024
+    for start in range(0, len(sound), size):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(sound[None, start : start + size], np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = SAMPLE_RATE, start
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
+BALL_SPEECH = "The green ball rolls from left to right."
+
+
+def write_ball_video(path: Path, frames: int = 8, size: int = 96, speech: str | None = BALL_SPEECH, colour=(20, 160, 60)) -> Path:
+    """A ball (green by default) rolling left to right at 4 fps (8 frames, or as many as the speech lasts), saying `speech`."""
+    sound = speech_samples(speech) if speech else None
+    if sound is not None:
+        frames = max(frames, int(np.ceil(len(sound) / SAMPLE_RATE * 4)))
     images = []
     for i in range(frames):
         image = Image.new("RGB", (size, size), (235, 235, 235))
         x = 8 + i * (size - 40) // (frames - 1)
-        ImageDraw.Draw(image).ellipse((x, size // 2 - 12, x + 24, size // 2 + 12), fill=(20, 160, 60))
+        ImageDraw.Draw(image).ellipse((x, size // 2 - 12, x + 24, size // 2 + 12), fill=colour)
         images.append(image)
-    return write_video(path, images, fps=4)
+    return write_video(path, images, fps=4, sound=sound)
 
 
 def write_examples(folder: Path = EXAMPLES_DIR) -> dict[str, Path]:
@@ -97,7 +120,7 @@ def chat_examples(folder: Path = EXAMPLES_DIR) -> list[dict]:
         {"text": "Explain in two sentences what makes Gemma 3n efficient on phones.", "display_text": "💬 Text: what makes Gemma 3n efficient?"},
         {"text": "What shapes and colours do you see?", "files": [str(files["image"])], "display_text": "🖼️ Image: shapes and colours"},
         {"text": "Answer the question in this recording.", "files": [str(files["audio"])], "display_text": "🎙️ Audio: answer the spoken question"},
-        {"text": "What happens in this clip?", "files": [str(files["video"])], "display_text": "🎬 Video: what happens?"},
+        {"text": "What happens in this clip, and what is said?", "files": [str(files["video"])], "display_text": "🎬 Video with sound: what happens?"},
     ]
 
 

@@ -19,7 +19,11 @@ DEFAULT_MAX_FILE_SIZE = "50mb"
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the Variant knobs of the launch model plus server options."""
-    from g3n_core.knobs import add_variant_args
+    from g3n_core.knobs import add_media_limit_args, add_variant_args
+    from g3n_core.serve import ServeSettings
+    from g3n_core.settings_args import add_settings_args
+
+    from .results_quota import DEFAULT_RESULTS_QUOTA, parse_size
 
     parser = argparse.ArgumentParser(prog="python app.py", description="Gemma 3n Workbench: multimodal chat, comparisons and MatFormer slicing in the browser")
     add_variant_args(parser)
@@ -32,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload, e.g. 50mb (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=2, help="chat requests running at once on the model (default %(default)s)")
     parser.add_argument("--results-dir", default="results/app", help="where Compare runs are written and listed (default %(default)s)")
+    parser.add_argument(
+        "--results-quota", default=DEFAULT_RESULTS_QUOTA, type=parse_size,
+        help="most disk the results folder may use (exports, Compare runs, downloads), e.g. 2gb; least recently used go first (default %(default)s)",
+    )
+    parser.add_argument("--remote-endpoint", action="append", default=[], metavar="URL",
+                        help="an OpenAI-compatible endpoint (http://HOST:PORT/v1) users may compare as 'openai:URL model=NAME' (repeatable; none by default)")
+    add_settings_args(parser.add_argument_group("OpenAI-compatible API at /v1 (docs/serve.md)"), ServeSettings, exclude=("allow_url_media",))
+    add_media_limit_args(parser)
     return parser
 
 
@@ -74,6 +86,8 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
     """The Workbench for these arguments, with the launch model loaded (falling back to tiny if a hub load fails)."""
     from g3n_core.errors import ModelSourceError
 
+    from g3n_core.knobs import media_limits
+
     from .workbench import make_workbench
 
     variant, notes = startup_variant(args, environ)
@@ -83,7 +97,10 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
         results_root=args.results_dir,
         model_roots=tuple(Path(r) for r in args.model_root),
         concurrency_limit=args.concurrency,
+        remote_endpoints=tuple(args.remote_endpoint),
         notes=notes,
+        results_quota=args.results_quota,
+        media_limits=media_limits(args),
     )
     started = time.perf_counter()
     report = lambda fraction, message: print(f"[{fraction:4.0%}] {message}", flush=True)  # noqa: E731
@@ -102,11 +119,26 @@ def make_bench(args: argparse.Namespace, environ: Mapping[str, str] = os.environ
     return bench
 
 
+def openai_routes(args: argparse.Namespace, bench) -> list:
+    """The OpenAI-compatible API on the launch model, mounted at /v1 (media: uploads to this app and /v1/files only)."""
+    from starlette.routing import Mount
+
+    from g3n_core.serve import ServeSettings, build_api
+    from g3n_core.settings_args import settings_from_args
+
+    settings = settings_from_args(ServeSettings, args)
+    api, _ = build_api(lambda: bench.cache.get(bench.default_variant), bench.default_variant.model, settings, bench.policy.allowed_roots)
+    return [Mount("/v1", app=api)]  # the API's routes keep its upload store alive
+
+
 def launch_kwargs(args: argparse.Namespace, bench) -> dict:
-    """Keyword arguments of gr.Blocks.launch: address, share, upload cap, readable folders, look."""
+    """Keyword arguments of gr.Blocks.launch: address, share, upload cap, readable folders, look, the /v1 API."""
+    from .export_zip import export_zip_route
     from .ui import CSS, THEME
 
     return dict(
+        # FastAPI(routes=...), matched before Gradio's own: the /v1 API and MatFormer exports as zips streamed on demand
+        app_kwargs={"routes": [*openai_routes(args, bench), export_zip_route(bench.exports_dir)]},
         server_name=args.host,  # None: Gradio reads GRADIO_SERVER_NAME, else 127.0.0.1
         server_port=args.port,  # None: Gradio reads GRADIO_SERVER_PORT, else the first free port from 7860
         share=args.share,
@@ -124,7 +156,9 @@ def launch_demo(bench, args: argparse.Namespace, block: bool = True):
     """Build the page for `bench` and serve it as `args` say; returns the running gr.Blocks."""
     from .ui import build_demo
 
-    demo = build_demo(bench, allow_url_media=args.allow_url_media)
+    from .feedback import refuse_malformed_inputs
+
+    demo = refuse_malformed_inputs(build_demo(bench, allow_url_media=args.allow_url_media))
     demo.queue(default_concurrency_limit=4, max_size=256)
     demo.launch(prevent_thread_lock=not block, **launch_kwargs(args, bench))
     return demo
@@ -132,8 +166,10 @@ def launch_demo(bench, args: argparse.Namespace, block: bool = True):
 
 def serve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ, block: bool = True):
     """Load the launch model and serve the app (blocking when `block`)."""
+    from .feedback import setup_logging
     from .zerogpu import spaces_gpu
 
+    setup_logging()  # one line per refused request
     spaces_gpu()  # on ZeroGPU, `import spaces` must come before CUDA is touched
     return launch_demo(make_bench(args, environ), args, block)
 

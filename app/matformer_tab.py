@@ -19,19 +19,19 @@ import plotly.graph_objects as go
 
 from g3n_core import G3nError, MatformerSlice, SliceError, Variant
 from g3n_core.info import human_bytes, human_count
-from g3n_core.matformer.export import export_slice
+from g3n_core.matformer.export import export_bytes, export_slice
 from g3n_core.matformer.presets import find_preset, lab_presets
 from g3n_core.matformer.sizes import ffn_profile, preset_table, slice_report
 from g3n_core.sources import HUB_IDS
 from g3n_core.variant import default_dtype
 
-from .compare import add_variant
+from .compare import add_variant, variant_label
+from .export_zip import zip_link
 from .feedback import progress_callback, show_error
 from .safety import allowed_model
 from .workbench import Workbench
 
 EDITOR_COLUMNS = ["layer", "attn", "kv", "parent", "width", "skip"]
-ZIP_LIMIT_BYTES = 512 * 2**20  # larger exports stay on the server only
 CUSTOM = "custom"
 NO_FIT = "does not fit"
 
@@ -234,10 +234,10 @@ def send_to_compare(bench: Workbench, model: str, slc: MatformerSlice | None, ch
         variant = slice_variant(bench, model, slc)
     except G3nError as err:
         return gr.skip(), gr.skip(), show_error(err)
+    label = variant_label(chosen, variant)  # the name add_variant gives it
     chosen, dropdown = add_variant(chosen, variant, selected)
-    label = dropdown.value[-1]
     gr.Info(f"Added {escape(label)} to the Compare tab", title="Compare")
-    return chosen, dropdown, f"✅ Added **{escape(label)}** to the Compare tab ({len(dropdown.value)} variants selected there)."
+    return chosen, dropdown, f"✅ Added **{escape(label)}** to the Compare tab, selected there."
 
 
 def export_name(model: str, slc: MatformerSlice) -> str:
@@ -245,26 +245,35 @@ def export_name(model: str, slc: MatformerSlice) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{Path(model).name}-{slc.label}")
 
 
-def export_checkpoint(bench: Workbench, model: str, slc: MatformerSlice | None, progress: gr.Progress = gr.Progress()) -> tuple[str, gr.File]:
-    """Write the slice as a checkpoint under <results>/exports, with a zip to download when it is small; (note, zip)."""
+def export_checkpoint(bench: Workbench, model: str, slc: MatformerSlice | None, progress: gr.Progress = gr.Progress()) -> str:
+    """Write the slice as a checkpoint under <results>/exports, within the results quota; the note links its zip.
+
+    The export's size is read from the parent's safetensors headers first: one that would take the
+    results folder over its quota (after clean-up of the least recently used exports and runs) is
+    refused before anything is deleted or written. The zip is made on demand as it downloads (app.export_zip).
+    A refusal is shown in the note (and a toast) without failing the event.
+    """
+    in_use = bench.models_in_use()
     try:
         if slc is None:
             raise SliceError("no checked slice yet: edit the table or pick a preset, then press Show slice")
         model = parent_model(bench, model)
         name = export_name(model, slc)
         out = bench.exports_dir / name
-        if out.exists():
+        needed = export_bytes(model, slc)
+        if out.exists():  # replaced: its bytes are free for the new one
+            bench.quota.make_room(0, keep=[*in_use, out])
             shutil.rmtree(out)
+        bench.quota.make_room(needed, keep=in_use, what=f"the export {name}")
         folder = export_slice(model, slc, out, progress=progress_callback(progress))
     except G3nError as err:
-        return show_error(err), gr.File(visible=False)
+        return show_error(err)
+    bench.quota.enforce(keep=[*in_use, folder])
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    archive = None
-    if size <= ZIP_LIMIT_BYTES:  # in the downloads folder: the file route serves nothing else under the results
-        (bench.downloads_dir / "exports").mkdir(parents=True, exist_ok=True)
-        archive = shutil.make_archive(str(bench.downloads_dir / "exports" / name), "zip", folder)
-    note = f"✅ Wrote `{folder}` ({human_bytes(size)}): load it in the model panel (type the folder), or `python app.py --model {folder}`."
-    return note, gr.File(value=archive, visible=archive is not None)
+    return (
+        f"✅ Wrote `{folder}` ({human_bytes(size)}): load it in the model panel (type the folder), or "
+        f"`python app.py --model {folder}`. [Download it as a zip]({zip_link(name)}) (made as it downloads)."
+    )
 
 
 def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_picker: gr.Dropdown) -> None:
@@ -297,7 +306,6 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
                 to_compare = gr.Button("Add to Compare", elem_id="slice-to-compare")
                 export = gr.Button("Export checkpoint", elem_id="slice-export")
             note = gr.Markdown(elem_id="slice-note")  # what Add to Compare / Export did, or why not
-            archive = gr.File(label="Checkpoint (zip)", visible=False, interactive=False)
         with gr.Column(scale=1):
             summary = gr.Markdown(summary0, elem_id="slice-summary")
             profile = gr.Plot(profile0, show_label=False, elem_id="slice-profile")
@@ -310,5 +318,5 @@ def render_matformer_tab(bench: Workbench, compare_variants: gr.State, compare_p
     preset.input(partial(choose_preset, bench), [model, preset], [editor], **ui).then(partial(show_slice, bench), [model, editor, preset, dtype], shown, **ui)
     check.click(partial(show_slice, bench), [model, editor, preset, dtype], shown, api_name="matformer_show", **ui)
     to_compare.click(partial(send_to_compare, bench), [model, current, compare_variants, compare_picker], [compare_variants, compare_picker, note], **ui)
-    export.click(partial(export_checkpoint, bench), [model, current], [note, archive], concurrency_id="export", api_name="matformer_export",
+    export.click(partial(export_checkpoint, bench), [model, current], [note], concurrency_id="export", api_name="matformer_export",
                  concurrency_limit=1, api_visibility="undocumented")

@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 from functools import partial
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -24,6 +25,7 @@ from g3n_core.sources import HUB_IDS
 from g3n_core.variant import default_dtype, field_from_text, field_kind, knobs
 
 from .feedback import progress_callback, show_error
+from .memory_fit import estimate_update, fit_markdown
 from .safety import allowed_model
 from .workbench import Workbench
 from .zerogpu import on_gpu
@@ -101,12 +103,12 @@ def size_table(loaded: LoadedModel) -> pd.DataFrame:
     """Parameters and bytes by component of the loaded model (after slicing and dropped towers)."""
     info = describe(loaded.model, loaded.variant.model, loaded.variant.dtype, loaded.random_weights)
     rows = [
-        {"component": name.replace("_", " "), "parameters": human_count(info.params[name]), "bytes": human_bytes(info.bytes[name])}
+        {"component": name.replace("_", " "), "params": human_count(info.params[name]), "bytes": human_bytes(info.bytes[name])}
         for name in info.params
         if info.params[name]
     ]
-    rows.append({"component": "total", "parameters": human_count(info.total_params), "bytes": human_bytes(info.total_bytes)})
-    rows.append({"component": "effective (Gemma 3n count)", "parameters": human_count(info.effective_params), "bytes": ""})
+    rows.append({"component": "total", "params": human_count(info.total_params), "bytes": human_bytes(info.total_bytes)})
+    rows.append({"component": "effective (Gemma 3n count)", "params": human_count(info.effective_params), "bytes": ""})
     return pd.DataFrame(rows)
 
 
@@ -146,8 +148,15 @@ def load_from_panel(bench: Workbench, values: Mapping[str, Any], progress: gr.Pr
         loaded = bench.cache.get(variant, progress_callback(progress))
     except G3nError as err:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), show_error(err)
+    if Path(variant.model).is_dir():
+        bench.quota.touch(variant.model)  # an export in use is the last the results quota cleans up
     note = f"✅ Loaded `{escape(variant.name)}` ({time.perf_counter() - started:.1f} s); the chat now runs it."
     return variant, model_status(loaded), weights_banner(loaded, []), size_table(loaded), note
+
+
+def panel_estimate(bench: Workbench, names: list[str], *values) -> tuple[str, gr.Button]:
+    """The panel's size estimate before Load, and Load disabled when the variant cannot fit (or has a bad value)."""
+    return estimate_update(bench, lambda: variant_from_panel(bench, dict(zip(names, values))))
 
 
 def describe_session(bench: Workbench, variant: Variant) -> tuple[str, str, pd.DataFrame]:
@@ -182,8 +191,10 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
                 with gr.Row(equal_height=True):
                     load = gr.Button("Load", variant="primary", elem_id="model-load", scale=1)
                     load_note = gr.Markdown(elem_id="model-load-note")  # progress shows here, then "Loaded" or why not
-            with gr.Column(scale=1):
-                table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True)
+                fit = gr.Markdown(fit_markdown(bench, default)[0], elem_id="model-fit")
+            with gr.Column(scale=1, min_width=400):
+                table = gr.Dataframe(sizes, label="Size by component", interactive=False, wrap=True,
+                                     column_widths=["52%", "24%", "24%"], elem_id="model-sizes")
     names = [f.name for f in knobs()]
 
     def load_variant(progress=gr.Progress(), *values):  # progress first: Gradio hands it only to parameters before *values
@@ -191,6 +202,10 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
 
     controls["model"].change(partial(follow_model, bench, default.device), [controls["model"]], [controls["dtype"], controls["matformer"]],
                              queue=False, api_visibility="undocumented")
+    # The estimate follows every knob before anything loads: one listener, the latest change only, so a slow
+    # estimate (a refusal names what would fit) never lands after a newer one.
+    gr.on([controls[name].change for name in names], partial(panel_estimate, bench, names), [controls[name] for name in names], [fit, load],
+          trigger_mode="always_last", concurrency_limit=None, show_progress="hidden", api_visibility="undocumented")
     load.click(
         on_gpu(load_variant, duration=300),
         [controls[name] for name in names],

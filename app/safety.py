@@ -8,22 +8,24 @@ is the second gate: g3n_core's MediaPolicy reads paths only under the allowed ro
 
 Server folders a user names (model folders, earlier runs) pass `allowed_path`, one check on real
 paths; the file route serves only the examples and the downloads folder the app writes itself.
+Remote variants (OpenAI-compatible endpoints) are compared only when the operator listed the endpoint.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-from html import escape
 from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 
-from g3n_core import MediaPolicy
-from g3n_core.errors import ModelSourceError
+from g3n_core import MediaPolicy, RemoteVariant
+from g3n_core.errors import MediaAccessError, ModelSourceError, VariantError
 from g3n_core.sources import BUILTIN_NAMES, is_hub_id
+
+from .feedback import readable_error
 
 
 def upload_folder() -> Path:
@@ -31,9 +33,9 @@ def upload_folder() -> Path:
     return Path(get_upload_folder()).resolve()
 
 
-def media_policy(examples_dir: Path, allow_network: bool = False) -> MediaPolicy:
-    """The MediaPolicy of every chat request: uploads and the app's examples only; URLs only when allowed."""
-    return MediaPolicy(allow_network=allow_network, allowed_roots=(upload_folder(), Path(examples_dir).resolve()))
+def media_policy(examples_dir: Path, allow_network: bool = False, **limits) -> MediaPolicy:
+    """The MediaPolicy of every chat request: uploads and the app's examples only; URLs only when allowed; the host's limits."""
+    return MediaPolicy(allow_network=allow_network, allowed_roots=(upload_folder(), Path(examples_dir).resolve()), **limits)
 
 
 def refuse_url_files(component: gr.components.Component, allow_network: bool) -> gr.components.Component:
@@ -49,10 +51,8 @@ def refuse_url_files(component: gr.components.Component, allow_network: bool) ->
 
     async def move_uploads_only(url_or_file_path):
         if url_or_file_path is not None and is_http_url_like(str(url_or_file_path)):
-            raise gr.Error(
-                f"{escape(str(url_or_file_path))}: this server does not fetch URLs; upload the file instead",
-                title="URL refused",
-            )
+            refused = MediaAccessError(str(url_or_file_path), "this server does not fetch URLs; upload the file instead")
+            raise readable_error(refused)  # escaped: the same check serves the page and the API
         return await move(url_or_file_path)
 
     component.async_move_resource_to_block_cache = move_uploads_only
@@ -125,3 +125,12 @@ def offer_download(file: str | Path, downloads_dir: Path, folder: str) -> str:
     if Path(file).resolve() != target.resolve():
         shutil.copyfile(file, target)
     return str(target)
+
+
+def check_remote_variant(variant, allowed_endpoints: tuple[str, ...]):
+    """`variant` unless it is a RemoteVariant whose endpoint the operator did not list (--remote-endpoint): the
+    server would otherwise send requests wherever a visitor points it."""
+    if isinstance(variant, RemoteVariant) and variant.base_url not in allowed_endpoints:
+        listed = ", ".join(allowed_endpoints) or "none"
+        raise VariantError("base_url", f"this server compares only the endpoints its operator allowed (start the app with --remote-endpoint URL); allowed: {listed}")
+    return variant

@@ -9,6 +9,7 @@ import gradio as gr
 from .chat_tab import render_chat_tab
 from .compare import runs_dropdown
 from .compare_tab import render_compare_tab
+from .compare_view import COMPARE_CSS
 from .matformer_tab import render_matformer_tab
 from .model_panel import render_model_panel
 from .workbench import Workbench
@@ -22,8 +23,16 @@ CSS = """
 .g3n-banner { background: #fff4e5; border: 1px solid #f5a623; border-radius: 8px; padding: 10px 14px; color: #5a3b00; }
 .g3n-note { background: #eef4ff; border: 1px solid #8fb3ff; border-radius: 8px; padding: 8px 14px; margin-bottom: 6px; color: #17346b; }
 #model-status { font-size: 0.9em; }
+#model-load-note { min-height: 2.5em; }
 footer { display: none !important; }
-"""
+/* Narrow screens (phones, 400 px): every tab stays in the bar (Gradio moves those that do not fit under a
+   "more" menu), and the Compare charts stack instead of standing two across. */
+@media (max-width: 720px) {
+  .tab-container button { padding-left: 6px !important; padding-right: 6px !important; font-size: 0.9em !important; }
+  .row:has(> [id^="chart-"]) { flex-direction: column !important; }
+  .row:has(> [id^="chart-"]) > * { width: 100% !important; }
+}
+""" + COMPARE_CSS
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="blue")
 
 

@@ -116,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         "speedup": {f"over_lm_eval_bs{bs}": rates["workbench"] / rates[f"lm_eval_bs{bs}"] for bs in batch_sizes},
         "choice_mismatches": mismatches,
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(record, indent=1))
+    from evals.results import atomic_write_text
+
+    atomic_write_text(args.json, json.dumps(record, indent=1))
     print(f"wrote {args.json}")
     return 1 if any(mismatches.values()) else 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import transformers
 
+from evals.results import atomic_write_text
 from g3n_core import hardware
 
 RESULTS = Path("results")
@@ -54,7 +55,7 @@ def result_path(name: str, out_dir: str | Path | None = None) -> Path:
 def write_result(name: str, data: dict, out_dir: str | Path | None = None, path: Path | None = None) -> Path:
     """Write `data` with the machine description as JSON (to `path`, else a new result_path); returns the path."""
     path = path or result_path(name, out_dir)
-    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, default=str) + "\n")
+    atomic_write_text(path, json.dumps({"machine": machine(), **data}, indent=2, default=str) + "\n")
     return path
 
 

@@ -62,6 +62,16 @@ class EvalModel:
         return self.loaded.tokenizer
 
     @property
+    def has_vision(self) -> bool:
+        """True when the variant takes images."""
+        return self.loaded.has_vision
+
+    @property
+    def has_audio(self) -> bool:
+        """True when the variant takes audio."""
+        return self.loaded.has_audio
+
+    @property
     def max_length(self) -> int:
         """Longest input the model takes (its context length)."""
         return self.loaded.context_length
@@ -114,8 +124,18 @@ class EvalModel:
         ids_tensor = torch.tensor([ids], device=self.loaded.device)
         return {"input_ids": ids_tensor, "attention_mask": torch.ones_like(ids_tensor)}
 
+    def _chat(self, request: GenerateRequest) -> Generation:
+        """A chat request through g3n_core's chat path, which answers long clips window by window."""
+        from g3n_core.generation import GenerationSettings, chat
+
+        settings = GenerationSettings(max_new_tokens=request.max_new_tokens, seed=self.seed, long_audio=request.long_audio)
+        reply = chat(self.loaded, request.prompt, settings, self.media_policy)
+        return Generation(cut_at_stops(reply.text, request.until), reply.new_tokens, {"audio_windows": reply.audio_windows})
+
     def generate_one(self, request: GenerateRequest) -> Generation:
         """Greedy, seeded generation for one request, cut at its first stop string."""
+        if request.is_chat and request.long_audio != "truncate":
+            return self._chat(request)
         tokenizer = self.tokenizer
         inputs = self._inputs(request)
         prompt_length = inputs["input_ids"].shape[1]

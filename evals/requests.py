@@ -31,6 +31,7 @@ class GenerateRequest:
     prompt: str | list[dict[str, Any]]
     until: tuple[str, ...] = ()
     max_new_tokens: int = 32
+    long_audio: str = "truncate"  # clips over 30 s: g3n_core's long_audio mode (chunk answers by windows, per window max_new_tokens)
 
     @property
     def is_chat(self) -> bool:

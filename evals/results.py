@@ -4,18 +4,24 @@ Rows are grouped in units: everything one (variant, task-or-measurement, limit) 
 carries its unit id and the unit's row count, so a run killed in the middle of writing a unit is
 detected on the next start: the unit runs again and only its missing rows are appended. A unit
 that failed leaves one `error` row, which does not count as finished; a later success supersedes it.
+Rows also name the host and hardware that computed them (several machines can feed one log).
 
 Files in a run folder: results.jsonl (the log), results.csv / results.json (the tidy table, written
-at the end of a run), run.json (what was asked for), samples/<variant>/<task>.jsonl (per-example
-records).
+at the end of a run), run.json (what was asked for), manifest.json (how to repeat it: evals.manifest),
+samples/<variant>/<task>.jsonl (per-example records, joinable across variants by `example_id`;
+per-repeat timings for measure_latency), verdict.md (written by `report`). Every file other than the append-only log is written whole through `atomic_write_bytes` /
+`atomic_write_text` (a temporary file beside it, fsynced, then renamed over it), so a kill at any
+moment leaves the old version or the new one, never a torn or empty file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import tempfile
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,8 +33,42 @@ from g3n_core.errors import EvalError
 LOG = "results.jsonl"
 COLUMNS = [
     "variant", "task", "metric", "value", "n", "stderr", "unit", "kind", "higher_is_better",
-    "wall_s", "status", "note", "warning", "limit", "variant_json", "unit_id", "unit_size", "finished_at",
+    "wall_s", "status", "note", "warning", "limit", "variant_json", "unit_id", "unit_size", "host", "hardware", "finished_at",
 ]  # fmt: skip
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Replace `path` with `data` all at once: a reader (or a kill) sees the old file or the new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)  # the rename itself survives a power cut
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """`atomic_write_bytes` of UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot open or sync a directory
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def variant_key(variant_json: str) -> str:
@@ -136,11 +176,11 @@ def load_results(out_dir: str | Path) -> pd.DataFrame:
 
 
 def export(frame: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write results.csv and results.json (records) next to the log."""
+    """Write results.csv and results.json (records) next to the log, each atomically."""
     out = Path(out_dir)
     csv, js = out / "results.csv", out / "results.json"
-    frame.to_csv(csv, index=False)
-    js.write_text(frame.to_json(orient="records", indent=1))
+    atomic_write_text(csv, frame.to_csv(index=False))
+    atomic_write_text(js, frame.to_json(orient="records", indent=1))
     return csv, js
 
 
@@ -167,10 +207,7 @@ def write_samples(out_dir: str | Path, variant_json: str, task: str, samples: li
     folder = Path(out_dir) / "samples" / variant_key(variant_json)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{task.replace(':', '_')}.jsonl"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(s, default=str) + "\n" for s in samples), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, "".join(json.dumps(s, default=str) + "\n" for s in samples))
 
 
 def read_samples(out_dir: str | Path, variant_json: str, task: str) -> list[dict]:

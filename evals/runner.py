@@ -1,87 +1,39 @@
 """Run a matrix of variants x tasks x measurements into one tidy table, resumably.
 
 For each variant, in order: memory (it must see the load, so it runs first and empties the model
-cache), latency, sparsity, then every task. Each (variant, task-or-measurement) is a unit whose
-rows are appended to the run folder's log and fsynced as soon as the unit finishes, so a killed
-run loses nothing finished, and running again with the same folder skips finished units (see
-`evals.results`). Models come from a g3n_core `ModelCache`, so a variant loads once per run.
-Generation is greedy and seeded: two runs give the same accuracy numbers.
+cache), latency, sparsity, then every task. Each (variant, task-or-measurement) is a unit
+(`evals.worker`) whose rows are appended to the run folder's log and fsynced as soon as the unit
+finishes, so a killed run loses nothing finished, and running again with the same folder skips
+finished units (see `evals.results`). An engine (`evals.engines`) computes the units, in this
+process (`local`, models from one g3n_core `ModelCache`, so a variant loads once per run) or on
+Ray actors (`ray`); whichever it is, only this runner writes results. Generation is greedy and
+seeded: two runs give the same accuracy numbers.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from g3n_core import ModelCache, Variant, load_model
+from g3n_core import ModelCache
 from g3n_core.errors import EvalError
 
-from .measure import MEASURES, MeasureSettings, measure_latency, measure_memory, measure_sparsity
-from .model import EvalModel
-from .results import ResultLog, export, now, tidy, unit_id, write_samples
+from .engines import Engine, LocalEngine, WorkerSettings
+from .manifest import build_manifest, write_manifest
+from .measure import MEASURES, MeasureSettings
+from .results import ResultLog, atomic_write_text, export, now, tidy, write_samples
 from .scoring import ScoringSettings
 from .tasks import Task, resolve_tasks
+from .worker import AnyVariant, Unit, UnitResult
 
 Progress = Callable[[float, str], None]  # (fraction of the whole run, message)
 
-LOWER_IS_BETTER = {"wer", "cer", "ttft_s_median", "ttft_s_p95"}
-MEASURE_KIND = {"latency": "latency", "memory": "memory", "sparsity": "sparsity"}
-
-
-@dataclass
-class Unit:
-    """One cell of the matrix: a variant with a task or a measurement."""
-
-    variant: Variant
-    name: str  # task name, or "measure:<measurement>"
-    task: Task | None = None
-    limit: int | None = None
-
-    @property
-    def id(self) -> str:
-        """The unit id rows are logged under."""
-        return unit_id(self.variant.to_json(), self.name, self.limit)
-
-
-def _higher_is_better(metric: str, unit: str) -> bool | None:
-    if unit == "fraction":
-        return None
-    if metric.startswith(("weight_bytes", "peak_", "kv_cache")):
-        return False
-    return metric not in LOWER_IS_BETTER
-
-
-def _row(unit: Unit, metric: str, value, *, n=None, stderr=None, kind="", measure_unit="", note="", wall_s=0.0, status="ok", size=1) -> dict:
-    return {
-        "variant": unit.variant.name,
-        "variant_json": unit.variant.to_json(),
-        "task": unit.name,
-        "metric": metric,
-        "value": None if value is None else float(value),
-        "n": n,
-        "stderr": stderr,
-        "unit": measure_unit,
-        "kind": kind,
-        "higher_is_better": _higher_is_better(metric, measure_unit),
-        "wall_s": round(wall_s, 3),
-        "status": status,
-        "note": note,
-        "warning": "; ".join(unit.variant.warnings),  # float16: real weights overflow; on every row of the variant
-        "limit": unit.limit,
-        "unit_id": unit.id,
-        "unit_size": size,
-        "finished_at": now(),
-    }
-
 
 class Runner:
-    """Runs units into a ResultLog; `run()` is the one-call entry point."""
+    """Runs the units of a matrix that are not finished yet through an engine into a ResultLog; `run()` is the one-call entry point."""
 
     def __init__(
         self,
@@ -91,90 +43,28 @@ class Runner:
         scoring: ScoringSettings | None = None,
         seed: int = 0,
         progress: Progress | None = None,
+        engine: Engine | None = None,
     ):
         self.out_dir = Path(out_dir)
         self.log = ResultLog(self.out_dir)
-        self.cache = cache or ModelCache()
+        self.engine = engine or LocalEngine(cache)
         self.measure_settings = measure_settings or MeasureSettings()
-        self.scoring = scoring
-        self.seed = seed
+        self.settings = WorkerSettings(self.measure_settings, scoring, seed)
         self.progress = progress or (lambda fraction, message: None)
-        self._load_errors: dict[Variant, Exception] = {}
-        self._primed = False
 
-    def _model(self, variant: Variant) -> EvalModel:
-        if variant in self._load_errors:
-            raise self._load_errors[variant]
-        try:
-            return EvalModel(self.cache.get(variant), self.scoring, self.seed)
-        except Exception as err:  # noqa: BLE001 - recorded per unit; other variants still run
-            self._load_errors[variant] = err
-            raise
-
-    def _prime_process(self, device: str) -> None:
-        """Pay the process's one-time allocations (library set-up, first model build) before any memory window.
-
-        Without this the first variant measured in a process shows tens of MiB more peak memory
-        than the same variant measured second. A throwaway tiny model is loaded and run once.
-        """
-        if self._primed:
+    def record(self, result: UnitResult) -> None:
+        """Write a unit's samples and rows (only rows not in the log yet; a failure as its one error row)."""
+        unit = result.unit
+        if result.failed:
+            self.log.append(result.rows[0])
             return
-        warm = load_model(Variant(device=device))
-        with torch.inference_mode():
-            warm.model(input_ids=torch.tensor([[warm.tokenizer.bos_token_id, 100, 200]], device=warm.device))
-        del warm
-        self._primed = True
+        if result.samples is not None:
+            write_samples(self.out_dir, unit.variant.to_json(), unit.name, result.samples)
+        self.log.write_unit(result.rows)
 
-    def _measure_rows(self, unit: Unit, report: Callable[[float], None]) -> list[dict]:
-        what = unit.name.split(":", 1)[1]
-        start = time.perf_counter()
-        if what == "memory":
-            self._prime_process(unit.variant.device)
-            found = measure_memory(unit.variant, self.cache, self.measure_settings)
-        else:
-            loaded = self._model(unit.variant).loaded
-            found = (measure_latency if what == "latency" else measure_sparsity)(loaded, self.measure_settings)
-        wall = time.perf_counter() - start
-        kind = MEASURE_KIND[what]
-        return [
-            _row(unit, m.name, m.value, n=m.n, kind=kind, measure_unit=m.unit, note=m.note, wall_s=wall, size=len(found))
-            for m in found
-        ]
-
-    def _task_rows(self, unit: Unit, report: Callable[[float], None]) -> list[dict]:
-        task = unit.task
-        model = self._model(unit.variant)
-        missing = task.missing_towers(model)
-        if missing:
-            note = f"skipped: needs the {' and '.join(missing)} tower, which this variant does not load"
-            names = task.metric_names
-            return [_row(unit, name, None, kind=task.kind, note=note, status="skipped", size=len(names)) for name in names]
-        torch.manual_seed(self.seed)
-        start = time.perf_counter()
-        result = task.evaluate(model, unit.limit, lambda done, total: report(done / max(1, total)))
-        wall = time.perf_counter() - start
-        write_samples(self.out_dir, unit.variant.to_json(), unit.name, result.samples)
-        note = "; ".join(result.notes)
-        size = len(result.metrics)
-        return [
-            _row(unit, m.name, m.value, n=m.n, stderr=m.stderr, kind=task.kind, note=note, wall_s=wall, size=size)
-            for m in result.metrics
-        ]
-
-    def run_unit(self, unit: Unit, report: Callable[[float], None]) -> None:
-        """Compute a unit and log its rows; a failure is logged as an error row and does not stop the run."""
-        try:
-            rows = self._measure_rows(unit, report) if unit.task is None else self._task_rows(unit, report)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as err:  # noqa: BLE001 - any failure of one cell is reported in the table
-            message = f"{type(err).__name__}: {err}"
-            self.log.append(_row(unit, "error", None, status="error", note=message, kind=unit.task.kind if unit.task else ""))
-            return
-        self.log.write_unit(rows)
-
-    def run(self, variants: Sequence[Variant], tasks: Sequence[Task], measures: Sequence[str] = (), limit: int | None = None) -> pd.DataFrame:
-        """Every unit of the matrix not finished yet; returns the tidy table of the whole folder."""
+    @staticmethod
+    def units(variants: Sequence[AnyVariant], tasks: Sequence[Task], measures: Sequence[str] = (), limit: int | None = None) -> list[Unit]:
+        """Every unit of the matrix, variant by variant (one model resident at a time), memory first."""
         unknown = [m for m in measures if m not in MEASURES]
         if unknown:
             raise EvalError(f"unknown measurement(s) {unknown}; choose from {', '.join(MEASURES)}")
@@ -183,27 +73,31 @@ class Runner:
             *(Unit(v, f"measure:{m}") for v in variants for m in order),
             *(Unit(v, t.name, t, limit) for v in variants for t in tasks),
         ]
-        units.sort(key=lambda u: list(variants).index(u.variant))  # variant by variant: one model resident at a time
+        units.sort(key=lambda u: list(variants).index(u.variant))
+        return units
+
+    def run(self, variants: Sequence[AnyVariant], tasks: Sequence[Task], measures: Sequence[str] = (), limit: int | None = None) -> pd.DataFrame:
+        """Every unit of the matrix not finished yet; returns the tidy table of the whole folder."""
+        units = self.units(variants, tasks, measures, limit)
         finished = self.log.finished_units()
-        for index, unit in enumerate(units):
-            label = f"{unit.variant.name} · {unit.name}"
+        pending = [u for u in units if u.id not in finished]
+        done = {u.id: 1.0 for u in units if u.id in finished}
+        total = max(1, len(units))
 
-            def report(fraction: float, index=index, label=label) -> None:
-                self.progress((index + min(1.0, fraction)) / len(units), label)
+        def report(unit: Unit, fraction: float) -> None:
+            done[unit.id] = max(done.get(unit.id, 0.0), min(1.0, fraction))
+            self.progress(sum(done.values()) / total, unit.label)
 
-            if unit.id in finished:
-                report(1.0)
-                continue
-            report(0.0)
-            self.run_unit(unit, report)
-            report(1.0)
+        if not pending and units:
+            self.progress(1.0, units[-1].label)
+        self.engine.run(pending, self.settings, self.record, report)
         frame = tidy(self.log.rows())
         export(frame, self.out_dir)
         return frame
 
 
 def run(
-    variants: Sequence[Variant],
+    variants: Sequence[AnyVariant],
     tasks: Sequence[str | Task],
     out_dir: str | Path,
     *,
@@ -214,18 +108,20 @@ def run(
     measure_settings: MeasureSettings | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    engine: Engine | None = None,
+    command: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Run variants x tasks x measurements into `out_dir` (resuming what is there); the tidy table."""
+    """Run variants x tasks x measurements into `out_dir` (resuming what is there); the tidy table.
+
+    `engine` computes the units (default: the local engine on `cache`). Writes run.json (the request)
+    and manifest.json (evals.manifest; `command` is recorded as the command line, sys.argv by default)
+    before the first unit.
+    """
     resolved = [t for t in tasks if isinstance(t, Task)] + resolve_tasks([t for t in tasks if isinstance(t, str)], data_dir)
-    runner = Runner(out_dir, cache, measure_settings, seed=seed, progress=progress)
-    request = {
-        "variants": [json.loads(v.to_json()) for v in variants],
-        "tasks": [t.name for t in resolved],
-        "measures": list(measures),
-        "limit": limit,
-        "seed": seed,
-        "measure_settings": runner.measure_settings.to_dict(),
-        "updated_at": now(),
-    }
-    (Path(out_dir) / "run.json").write_text(json.dumps(request, indent=1))
+    runner = Runner(out_dir, cache, measure_settings, seed=seed, progress=progress, engine=engine)
+    manifest = build_manifest(variants, resolved, measures=list(measures), limit=limit, seed=seed, data_dir=data_dir,
+                              measure_settings=runner.measure_settings.to_dict(), command=command)  # fmt: skip
+    manifest["request"]["engine"] = runner.engine.name
+    atomic_write_text(Path(out_dir) / "run.json", json.dumps(manifest["request"] | {"updated_at": manifest["created_at"]}, indent=1))
+    write_manifest(out_dir, manifest)
     return runner.run(variants, resolved, measures, limit)

@@ -16,15 +16,18 @@ _os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .errors import (  # noqa: E402
     ContextOverflowError,
+    DiskQuotaError,
     EvalError,
     ExportError,
     G3nError,
     MediaError,
     MessageError,
     ModelSourceError,
+    ModelTooLargeError,
     NumericalError,
     SettingsError,
     SliceError,
+    UnsupportedError,
     VariantError,
 )
 from .generation import ChatReply, ChatStream, GenerationSettings, chat, stream_chat  # noqa: E402
@@ -33,12 +36,14 @@ from .loading import LoadedModel, load_model  # noqa: E402
 from .matformer.spec import MatformerSlice  # noqa: E402
 from .media import MediaPolicy  # noqa: E402
 from .model_cache import ModelCache  # noqa: E402
+from .remote import RemoteVariant  # noqa: E402
 from .variant import Variant, parse_variant_spec  # noqa: E402
 
 __all__ = [
     "ChatReply",
     "ChatStream",
     "ContextOverflowError",
+    "DiskQuotaError",
     "EvalError",
     "ExportError",
     "G3nError",
@@ -51,9 +56,12 @@ __all__ = [
     "ModelCache",
     "ModelInfo",
     "ModelSourceError",
+    "ModelTooLargeError",
     "NumericalError",
+    "RemoteVariant",
     "SettingsError",
     "SliceError",
+    "UnsupportedError",
     "Variant",
     "VariantError",
     "chat",

@@ -1,4 +1,4 @@
-"""`python -m g3n_core`: generate, info, tiny (and the MatFormer tools), in the spirit of `transformers run`.
+"""`python -m g3n_core`: generate, info, tiny, serve (and the MatFormer tools), in the spirit of `transformers run`.
 
 Bad input exits with status 2 and a one-line message on stderr; set G3N_DEBUG=1 for tracebacks.
 """
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from .errors import G3nError, MessageError, SettingsError
-from .knobs import add_settings_args, add_variant_args, settings_from_args, variant_from_args
+from .knobs import add_media_limit_args, add_settings_args, add_variant_args, media_limits, settings_from_args, variant_from_args
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -25,17 +25,18 @@ def _generate(args: argparse.Namespace) -> int:
     from .loading import load_model
     from .media import MediaPolicy
 
-    if args.max_frames < 1:
-        raise SettingsError(f"--max-frames {args.max_frames}: sample at least 1 frame from each video (default 8)")
+    if args.max_video_frames < 1:
+        raise SettingsError(f"--max-frames {args.max_video_frames}: sample at least 1 frame from each video (default 8)")
     if len(args.audio) > 1:
         raise MessageError(f"{len(args.audio)} --audio clips given: one turn carries at most one audio clip; send the others separately")
     content: list[dict] = [{"type": "image", "image": p} for p in args.image]
     content += [{"type": "video", "video": p} for p in args.video]
     content += [{"type": "audio", "audio": p} for p in args.audio]
     content.append({"type": "text", "text": args.prompt})
-    needed = tuple(t for t, used in (("vision", args.image or args.video), ("audio", args.audio)) if used)
     settings = settings_from_args(args)
-    policy = MediaPolicy(allow_network=args.allow_network, max_video_frames=args.max_frames)
+    hears = args.audio or (args.video and settings.video_sound)  # a video's sound needs the audio tower too
+    needed = tuple(t for t, used in (("vision", args.image or args.video), ("audio", hears)) if used)
+    policy = MediaPolicy(allow_network=args.allow_network, **media_limits(args))
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": content}]
     loaded = load_model(variant_from_args(args, needed))
     stream = stream_chat(loaded, messages, settings, policy)
@@ -47,11 +48,12 @@ def _generate(args: argparse.Namespace) -> int:
         print(json.dumps({**reply.to_dict(), "variant": loaded.variant.to_dict(), "random_weights": loaded.random_weights}))
     else:
         print()
+        media = "".join(", " + part for part in reply.media_parts())
         for warning in reply.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print(
             f"[{reply.prompt_tokens} prompt tokens, {reply.new_tokens} new, ttft {reply.ttft_s:.2f} s, "
-            f"{reply.tokens_per_s:.1f} tokens/s{', random weights' if loaded.random_weights else ''}]",
+            f"{reply.tokens_per_s:.1f} tokens/s{media}{', random weights' if loaded.random_weights else ''}]",
             file=sys.stderr,
         )
     return 0
@@ -61,14 +63,14 @@ def _register_generate(sub) -> None:
     p = sub.add_parser("generate", help="chat once with text, images, audio or video")
     p.add_argument("prompt", help="the user's text")
     p.add_argument("--image", action="append", default=[], help="image file (repeat for several)")
-    p.add_argument("--audio", action="append", default=[], help="audio file (one clip per turn, up to 30 s)")
-    p.add_argument("--video", action="append", default=[], help="video file, sampled to --max-frames frames")
-    p.add_argument("--max-frames", type=int, default=8, help="frames sampled from each video, at least 1 (default 8)")
+    p.add_argument("--audio", action="append", default=[], help="audio file (one clip per turn; over 30 s see --long-audio)")
+    p.add_argument("--video", action="append", default=[], help="video file: frames spread over it (--max-frames) and its sound")
     p.add_argument("--system", default=None, help="system prompt")
     p.add_argument("--allow-network", action="store_true", help="allow http(s) URLs as media")
     p.add_argument("--json", action="store_true", help="print one JSON object with text, tokens and timings")
     add_variant_args(p)
     add_settings_args(p)
+    add_media_limit_args(p)
     p.set_defaults(handler=_generate)
 
 
@@ -140,10 +142,11 @@ def _register_tiny(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line parser."""
     from .matformer.cli import register as register_matformer
+    from .serve.cli import register as register_serve
 
     parser = argparse.ArgumentParser(prog="python -m g3n_core", description="Gemma 3n workbench core")
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in (_register_generate, _register_info, _register_tiny, register_matformer):
+    for register in (_register_generate, _register_info, _register_tiny, register_matformer, register_serve):
         register(sub)
     return parser
 

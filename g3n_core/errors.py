@@ -78,3 +78,24 @@ class NumericalError(G3nError, FloatingPointError):
 
 class ExportError(G3nError, ValueError):
     """A checkpoint cannot be written: no weights to stream from, or the destination is not usable."""
+
+
+class ModelTooLargeError(G3nError):
+    """A model's estimated resident size is over the model cache's whole budget; the message names what would fit.
+
+    `needed` and `budget` are bytes; `alternatives` lists (Variant changes as spec tokens, estimated bytes) that fit.
+    """
+
+    def __init__(self, message: str, needed: int, budget: int, alternatives: list[tuple[str, int]] | None = None):
+        super().__init__(message)
+        self.needed = needed
+        self.budget = budget
+        self.alternatives = list(alternatives or [])
+
+
+class DiskQuotaError(G3nError):
+    """Writing would take the results folder over its size quota; the message names the sizes and what to do."""
+
+
+class UnsupportedError(G3nError):
+    """The model or endpoint cannot do what was asked (a server without prompt log-probabilities, memory of a remote model)."""

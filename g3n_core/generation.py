@@ -9,9 +9,11 @@ request. Every reply reports prompt tokens, new tokens, time to first token and 
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -19,13 +21,46 @@ import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from .errors import NumericalError, SettingsError
+from .long_audio import LONG_AUDIO_MODES, WindowedStream, plan_long_audio
 from .media import MediaPolicy
 from .prompt import PreparedPrompt, prepare_prompt
 
 
+def _check_real(name: str, value: Any) -> None:
+    """A finite real number (not a bool, a string, NaN or an infinity)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise SettingsError(f"{name}={value!r} must be a finite number")
+
+
+def _check_whole(name: str, value: Any) -> None:
+    """A whole number given as an int (not a bool, a fraction or a string)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SettingsError(f"{name}={value!r} must be a whole number")
+
+
+def settings_from_values(values: Mapping[str, Any]) -> GenerationSettings:
+    """GenerationSettings from loosely typed values by field name (sliders, JSON; unknown names ignored): integral
+    floats become ints where a whole number goes, temperature 0 means greedy decoding; NaN, infinities, fractions
+    where a whole number goes, and anything not a number where one goes are a SettingsError."""
+    types = {f.name: str(f.type) for f in user_settings()}
+    return GenerationSettings(**{name: _whole(value, name) if types[name] == "int" else value for name, value in values.items() if name in types})
+
+
+def _whole(value: Any, name: str) -> Any:
+    """An integral float as an int (sliders send 64.0); anything else unchanged, for GenerationSettings to check."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, float):
+        raise SettingsError(f"{name}={value!r} must be a whole number")
+    return value
 def setting(help: str, low: float, high: float | None, step: float) -> dict[str, Any]:  # noqa: A002 - argparse's word
     """A GenerationSettings field's metadata: one line of help, and the range and step a control offers."""
     return {"help": help, "low": low, "high": high, "step": step}
+
+
+def option(help: str, choices: tuple[str, ...] | None = None) -> dict[str, Any]:  # noqa: A002 - argparse's word
+    """Metadata of a GenerationSettings field that is a choice (`choices`) or an on/off switch (a bool field)."""
+    return {"help": help, "choices": choices}
 
 
 @dataclass(frozen=True)
@@ -33,7 +68,8 @@ class GenerationSettings:
     """Sampling parameters of one request: the one set of defaults the CLI, the app's sliders and its /chat API use.
 
     Greedy by default (temperature 0), so runs repeat exactly. Each user-facing field carries its help
-    and range in `setting(...)` metadata; `user_settings()` lists them for the command line and the app.
+    and range in `setting(...)` metadata (its choices, or on/off, in `option(...)`); `user_settings()`
+    lists them for the command line and the app.
     """
 
     max_new_tokens: int = field(default=256, metadata=setting(
@@ -43,17 +79,31 @@ class GenerationSettings:
     top_k: int = field(default=64, metadata=setting("sample among the k most likely tokens; 0 = off", 0, 200, 1))
     repetition_penalty: float = field(default=1.0, metadata=setting("above 1 discourages repeating tokens", 0.5, 2.0, 0.05))
     seed: int = field(default=0, metadata=setting("seed of the sampler (same seed, same reply)", 0, None, 1))
+    long_audio: str = field(default="chunk", metadata=option(
+        "clips over 30 s: chunk answers transcription and translation prompts by windows of <= 30 s (others hear the first "
+        "30 s); transcribe_then_answer transcribes by windows, then answers any prompt over the transcript; truncate keeps "
+        "the first 30 s", LONG_AUDIO_MODES))
+    video_sound: bool = field(default=True, metadata=option("send a video's sound with its frames, as the turn's audio clip"))
     do_sample: bool | None = None  # derived: sample when temperature > 0 (give False to decode greedily at any temperature)
 
     def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "top_k", "seed"):
+            _check_whole(name, getattr(self, name))
+        for name in ("temperature", "top_p", "repetition_penalty"):
+            _check_real(name, getattr(self, name))
         if self.do_sample is None:
-            object.__setattr__(self, "do_sample", float(self.temperature) > 0)
+            object.__setattr__(self, "do_sample", self.temperature > 0)
+        if not isinstance(self.do_sample, bool):
+            raise SettingsError(f"do_sample={self.do_sample!r} must be true or false")
         checks = [
-            ("max_new_tokens", isinstance(self.max_new_tokens, int) and self.max_new_tokens >= 1, "a whole number >= 1"),
-            ("temperature", self.temperature > 0 if self.do_sample else self.temperature >= 0, "> 0 to sample (0 = greedy)"),
+            ("max_new_tokens", self.max_new_tokens >= 1, "a whole number >= 1"),
+            ("temperature", self.temperature > 0 if self.do_sample else self.temperature >= 0, "> 0 when sampling (do_sample=True); 0 means greedy"),
             ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
-            ("top_k", isinstance(self.top_k, int) and self.top_k >= 0, "a whole number >= 0 (0 turns it off)"),
+            ("top_k", self.top_k >= 0, "a whole number >= 0 (0 turns it off)"),
             ("repetition_penalty", self.repetition_penalty > 0, "> 0"),
+            ("seed", 0 <= self.seed < 2**63, "a whole number from 0 to 2**63 - 1"),
+            ("long_audio", self.long_audio in LONG_AUDIO_MODES, f"one of {', '.join(LONG_AUDIO_MODES)}"),
+            ("video_sound", isinstance(self.video_sound, bool), "true or false"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -91,10 +141,23 @@ class ChatReply:
     total_s: float
     finish_reason: str  # "stop", "length" or "cancelled"
     warnings: list[str] = field(default_factory=list)
+    dropped_turns: int = 0  # oldest user turns (with their replies) left out to fit the context
+    video_frames: int = 0  # frames sampled from videos in the prompt
+    audio_seconds: float = 0.0  # seconds of audio heard (clips and videos' sound; all windows of a long clip)
+    audio_windows: int = 0  # windows a long clip was answered in (0: none was windowed)
+    transcript: str | None = None  # the stitched transcript the answer was given over (long_audio=transcribe_then_answer)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
+
+    def media_parts(self) -> list[str]:
+        """What the model saw and heard, for stats lines: ['8 video frames', '95.0 s of audio in 4 windows']."""
+        parts = [f"{self.video_frames} video frames"] if self.video_frames else []
+        if self.audio_seconds:
+            windows = f" in {self.audio_windows} windows" if self.audio_windows else ""
+            parts.append(f"{self.audio_seconds:.1f} s of audio{windows}")
+        return parts
 
 
 class _TimedStreamer(TextIteratorStreamer):
@@ -229,6 +292,9 @@ class ChatStream:
             total_s=time.perf_counter() - self.started,
             finish_reason=reason,
             warnings=[*self.prepared.warnings, *self.loaded.variant.warnings],
+            dropped_turns=self.prepared.dropped_turns,
+            video_frames=self.prepared.video_frames,
+            audio_seconds=round(self.prepared.audio_seconds, 2),
         )
 
     def result(self) -> ChatReply:
@@ -239,15 +305,29 @@ class ChatStream:
         return self.reply
 
 
+def _start(loaded, messages: Any, settings: GenerationSettings, policy: MediaPolicy, started: float) -> ChatStream:
+    prepared = prepare_prompt(loaded, messages, settings.max_new_tokens, policy, settings.video_sound, clamp=True)
+    return ChatStream(loaded, prepared, replace(settings, max_new_tokens=prepared.max_new_tokens), started)
+
+
 def stream_chat(
     loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None
-) -> ChatStream:
-    """Start a streamed reply; raises a typed G3nError at once for bad input. A max_new_tokens over what the
-    context leaves after the prompt is lowered to fit, and the reply's warnings say so."""
+) -> ChatStream | WindowedStream:
+    """Start a streamed reply; raises a typed G3nError at once for bad input.
+
+    A max_new_tokens over what the context leaves after the prompt is lowered to fit, and the
+    reply's warnings say so. A clip over 30 s in the last turn, with `settings.long_audio` other
+    than truncate and a prompt that asks for its transcript or translation (or any prompt with
+    transcribe_then_answer), is answered window by window through this same path
+    (`g3n_core.long_audio.WindowedStream`).
+    """
     settings = settings or GenerationSettings()
+    policy = policy or MediaPolicy()
     started = time.perf_counter()
-    prepared = prepare_prompt(loaded, messages, settings.max_new_tokens, policy, clamp=True)
-    return ChatStream(loaded, prepared, replace(settings, max_new_tokens=prepared.max_new_tokens), started)
+    messages, plan = plan_long_audio(messages, settings.long_audio, policy, loaded.has_audio)
+    if plan is None:
+        return _start(loaded, messages, settings, policy, started)
+    return WindowedStream(plan, lambda window_messages, begun: _start(loaded, window_messages, settings, policy, begun), started)
 
 
 def chat(loaded, messages: Any, settings: GenerationSettings | None = None, policy: MediaPolicy | None = None) -> ChatReply:
@@ -255,4 +335,4 @@ def chat(loaded, messages: Any, settings: GenerationSettings | None = None, poli
     return stream_chat(loaded, messages, settings, policy).result()
 
 
-__all__ = ["ChatReply", "ChatStream", "GenerationSettings", "chat", "stream_chat"]
+__all__ = ["ChatReply", "ChatStream", "GenerationSettings", "chat", "settings_from_values", "stream_chat"]

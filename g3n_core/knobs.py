@@ -4,8 +4,9 @@
 metadata, default "not given"); `variant_from_args` builds the Variant from the flags that were
 given, filling the machine-dependent defaults (`default_device`, `default_dtype`) and the towers
 the inputs need. `add_settings_args` / `settings_from_args` do the same for GenerationSettings (its
-defaults are the flags' defaults). `python -m g3n_core generate` / `info` and `python app.py` use
-both, so a new field shows up everywhere without touching this module.
+defaults are the flags' defaults), and `add_media_limit_args` / `media_limits` for MediaPolicy's
+limits. `python -m g3n_core generate` / `info` and `python app.py` use them, so a new field shows
+up everywhere without touching this module.
 """
 
 from __future__ import annotations
@@ -68,12 +69,42 @@ def variant_from_args(args: argparse.Namespace, towers: tuple[str, ...] | None =
     return Variant(model=model, **values)
 
 
+def spec_help() -> str:
+    """What a Variant spec string may hold, for the help of commands that take specs (`evals run --variants`)."""
+    keys = ", ".join(f"{f.name}={'|'.join(f.metadata['choices'])}" if f.metadata["choices"] and field_kind(f) != "list" else f.name
+                     for f in knobs()[1:])
+    return f"'MODEL key=value ...' specs, e.g. 'tiny attn=eager sparsity=off towers=text'; keys: {keys}; ffn=/skip= for a custom MatFormer slice"
+
+
 def add_settings_args(parser: argparse.ArgumentParser) -> None:
-    """One flag per GenerationSettings field a person sets, with its default."""
-    group = parser.add_argument_group("generation", "how the reply is sampled (g3n_core.GenerationSettings)")
+    """One flag per GenerationSettings field a person sets, with its default (--video-sound / --no-video-sound for on/off)."""
+    group = parser.add_argument_group("generation", "how the reply is sampled, and its media handled (g3n_core.GenerationSettings)")
     for f in user_settings():
-        group.add_argument(flag(f.name), dest=f.name, type=int if f.type == "int" else float, default=f.default,
+        text = f"{f.metadata['help']} (default %(default)s)"
+        if f.type == "bool":
+            group.add_argument(flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=text)
+        elif f.metadata.get("choices"):
+            group.add_argument(flag(f.name), dest=f.name, choices=f.metadata["choices"], default=f.default, help=text)
+        else:
+            group.add_argument(flag(f.name), dest=f.name, type=int if f.type == "int" else float, default=f.default, help=text)
+
+
+def add_media_limit_args(parser: argparse.ArgumentParser) -> None:
+    """One flag per MediaPolicy limit (--max-image-pixels, --max-audio-seconds, ...), help and default from the field."""
+    from .media.policy import limit_fields
+
+    group = parser.add_argument_group("media limits", "what one request may cost to decode (g3n_core.MediaPolicy)")
+    aliases = {"max_video_frames": ["--max-frames"]}
+    for f in limit_fields():
+        group.add_argument(flag(f.name), *aliases.get(f.name, []), dest=f.name, type=type(f.default), default=f.default,
                            help=f"{f.metadata['help']} (default %(default)s)")
+
+
+def media_limits(args: argparse.Namespace) -> dict:
+    """The MediaPolicy limits the flags set."""
+    from .media.policy import limit_fields
+
+    return {f.name: getattr(args, f.name, f.default) for f in limit_fields()}
 
 
 def settings_from_args(args: argparse.Namespace) -> GenerationSettings:

@@ -1,8 +1,14 @@
-"""Loaded models kept per Variant, under a memory budget, least recently used evicted first."""
+"""Loaded models kept per Variant, under a memory budget, least recently used evicted first.
+
+Before a load the variant's resident size is estimated (`g3n_core.footprint`, the figure the app
+shows before Load); a variant that could not fit even with every other model evicted is refused
+with a `ModelTooLargeError` naming what would fit, and the loader is never called.
+"""
 
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -11,9 +17,11 @@ from collections.abc import Callable
 import psutil
 import torch
 
-from .info import model_info
+from .footprint import estimate_bytes, too_large_error
 from .loading import LoadedModel, Progress, load_model
 from .variant import Variant
+
+log = logging.getLogger(__name__)
 
 
 def default_budget_bytes() -> int:
@@ -59,18 +67,31 @@ class ModelCache:
                 if variant in self._models:
                     self._models.move_to_end(variant)
                     return self._models[variant]
-            self._make_room(self._estimate(variant))
+            self._make_room(self.check_fits(variant))
             loaded = self._loader(variant, progress)
             with self._lock:
                 self._models[variant] = loaded
                 self._loading.pop(variant, None)
             return loaded
 
-    def _estimate(self, variant: Variant) -> int:
+    def estimate(self, variant: Variant) -> int:
+        """Estimated resident bytes of `variant` once loaded (0 when it cannot be sized: the load then says why)."""
         try:
-            return model_info(variant).total_bytes
-        except Exception:  # noqa: BLE001 - an estimate only; the load itself reports real problems
+            return estimate_bytes(variant)
+        except Exception as err:  # noqa: BLE001 - an estimate only; the load itself reports real problems
+            log.debug("no size estimate for %s: %s", variant.name, err)
             return 0
+
+    def fits(self, variant: Variant) -> bool:
+        """True when `variant` could be loaded under the budget (after evicting every other model)."""
+        return self.estimate(variant) <= self.budget_bytes
+
+    def check_fits(self, variant: Variant) -> int:
+        """The estimate of `variant`; a ModelTooLargeError (naming what would fit) when it is over the whole budget."""
+        needed = self.estimate(variant)
+        if needed > self.budget_bytes:
+            raise too_large_error(variant, needed, self.budget_bytes)
+        return needed
 
     def _make_room(self, needed: int) -> None:
         while True:

@@ -15,15 +15,14 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 
 from .errors import ContextOverflowError, MessageError
-from .media import MediaNotes, MediaPolicy, load_audio, load_image, load_video_frames, media_payload
+from .history import FittedConversation, count_media, fit_conversation, split_system
+from .media import MediaNotes, MediaPolicy
+from .turn_media import decode_media
 
 ROLES = ("system", "user", "assistant")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 PART_TYPES = ("text", "image", "audio", "video")
 
 
@@ -36,7 +35,10 @@ class PreparedPrompt:
     num_images: int
     num_audio: int
     warnings: list[str] = field(default_factory=list)
+    dropped_turns: int = 0  # oldest user turns (with their replies) left out to fit the context
     max_new_tokens: int | None = None  # what fits after the prompt (the request's, or lowered when clamped)
+    video_frames: int = 0  # of the images, those sampled from videos
+    audio_seconds: float = 0.0  # seconds of audio in the prompt, videos' sound included
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -45,7 +47,8 @@ class PreparedPrompt:
 def _parts(message: dict, index: int) -> list[dict]:
     content = message.get("content")
     if isinstance(content, str):
-        content = [{"type": "text", "text": content}]
+        _check_unicode(content, index)
+        return [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise MessageError(f"message {index}: content must be a string or a list of parts, got {type(content).__name__}")
     for part in content:
@@ -54,12 +57,20 @@ def _parts(message: dict, index: int) -> list[dict]:
             raise MessageError(f"message {index}: unknown content part {shown!r}; parts are {', '.join(PART_TYPES)}")
         if part["type"] == "text" and not isinstance(part.get("text"), str):
             raise MessageError(f"message {index}: a text part needs a 'text' string")
-        if part["type"] == "text" and _SURROGATE.search(part["text"]):
-            raise MessageError(
-                f"message {index}: the text holds characters that are not valid Unicode (lone surrogates, as left by "
-                "bytes that are not UTF-8); retype or re-paste it as UTF-8 text"
-            )
+        if part["type"] == "text":
+            _check_unicode(part["text"], index)
     return content
+
+
+def _check_unicode(text: str, index: int) -> None:
+    """Text the tokenizer can take: no lone surrogates (JSON can carry "\\ud800"; UTF-8 cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise MessageError(
+            f"message {index}: the text holds {text[err.start:err.end]!r} at character {err.start}, a lone surrogate, "
+            "which is not valid Unicode (as left by bytes that are not UTF-8); retype or re-paste it as UTF-8 text"
+        ) from None
 
 
 def normalize_messages(messages: Any) -> list[dict]:
@@ -89,38 +100,6 @@ def normalize_messages(messages: Any) -> list[dict]:
     if not any(p["type"] != "text" or p["text"].strip() for p in last):
         raise MessageError("the message is empty: type some text or attach an image, audio clip or video")
     return normalized
-
-
-# -- media ---------------------------------------------------------------------------------------
-
-
-def _decode_media(messages: list[dict], policy: MediaPolicy, notes: MediaNotes, has_vision: bool, has_audio: bool):
-    """Replace media parts by decoded objects; videos become image parts. Returns (messages, images, audios)."""
-    images: list[Image.Image] = []
-    audios: list[np.ndarray] = []
-    decoded = []
-    for message in messages:
-        parts = []
-        for part in message["content"]:
-            kind = part["type"]
-            if kind in ("image", "video") and not has_vision:
-                raise MessageError(f"this model was loaded without the vision tower, so it cannot take a {kind}")
-            if kind == "audio" and not has_audio:
-                raise MessageError("this model was loaded without the audio tower, so it cannot take audio")
-            if kind == "image":
-                images.append(load_image(media_payload(part, "image"), policy))
-                parts.append({"type": "image"})
-            elif kind == "video":
-                frames = load_video_frames(media_payload(part, "video"), policy, notes)
-                images.extend(frames)
-                parts.extend({"type": "image"} for _ in frames)
-            elif kind == "audio":
-                audios.append(load_audio(media_payload(part, "audio"), policy, notes))
-                parts.append({"type": "audio"})
-            else:
-                parts.append(part)
-        decoded.append({"role": message["role"], "content": parts})
-    return decoded, images, audios
 
 
 # -- tokenization --------------------------------------------------------------------------------
@@ -200,47 +179,113 @@ def _check_slots(ids: list[int], processor, num_images: int, num_audio: int) -> 
         )
 
 
-def _context_error(loaded, tokens: int, max_new_tokens: int, images: int, audios: int) -> ContextOverflowError:
+def _context_error(loaded, tokens: int, max_new_tokens: int, images: int, audios: int, alone: bool = False) -> ContextOverflowError:
     processor = loaded.processor
     media = f" ({images} images x {processor.image_seq_length} tokens, {audios} clips x {processor.audio_seq_length})"
     return ContextOverflowError(
         f"the prompt needs {tokens} tokens{media if images or audios else ''} plus {max_new_tokens} new "
-        f"token{'s' if max_new_tokens != 1 else ''}, over the model's context of {loaded.context_length}; send fewer images "
-        f"or video frames (each costs {processor.image_seq_length} tokens){', shorten the text, or lower max_new_tokens' if max_new_tokens > 1 else ' or shorten the text'}"
+        f"token{'s' if max_new_tokens != 1 else ''}, over the model's context of {loaded.context_length}"
+        f"{' even with every earlier turn left out' if alone else ''}; send fewer images or video frames (each costs "
+        f"{processor.image_seq_length} tokens){', shorten the text, or lower max_new_tokens' if max_new_tokens > 1 else ' or shorten the text'}"
     )
 
 
-def _precheck_context(loaded, messages: list[dict], max_new_tokens: int) -> None:
-    """Fail before decoding any media when the media slots alone cannot fit (a video counts one frame here)."""
-    kinds = [p["type"] for m in messages for p in m["content"]]
-    images = kinds.count("image") + kinds.count("video")
-    audios = kinds.count("audio")
-    slots = images * loaded.processor.image_seq_length + audios * loaded.processor.audio_seq_length
-    if slots + max_new_tokens > loaded.context_length:
-        raise _context_error(loaded, slots, max_new_tokens, images, audios)
+def _check_new_tokens(loaded, max_new_tokens: int) -> None:
+    """The reply alone must leave room for a prompt: checked first, so no message says 'needs 0 tokens plus 10**9'."""
+    if max_new_tokens >= loaded.context_length:
+        raise ContextOverflowError(
+            f"max_new_tokens={max_new_tokens} leaves no room for the prompt in the model's context of "
+            f"{loaded.context_length} tokens; lower max_new_tokens (a short prompt needs a few dozen tokens)"
+        )
+
+
+def _as_slots(messages: list[dict], video_images: int, video_audio: bool) -> list[dict]:
+    """Messages with each media part as the slots it will take, nothing decoded: a video as `video_images` images
+    and, with `video_audio`, as the turn's one audio clip when the turn has none (counted as if it had sound)."""
+    slotted = []
+    for message in messages:
+        kinds = [part["type"] for part in message["content"]]
+        parts = []
+        for part in message["content"]:
+            if part["type"] == "video":
+                parts += [{"type": "image"}] * video_images
+            else:
+                parts.append(part if part["type"] == "text" else {"type": part["type"]})
+        if video_audio and "video" in kinds and "audio" not in kinds:
+            parts.append({"type": "audio"})
+        slotted.append({"role": message["role"], "content": parts})
+    return slotted
+
+
+def _fit_context(loaded, messages: list[dict], max_new_tokens: int, policy: MediaPolicy, video_sound: bool) -> FittedConversation:
+    """Leave out the oldest turns until the rest fits (videos counted at their most frames); refuse a newest turn that
+    cannot fit alone even with each video counted as one frame. Nothing is decoded here."""
+    processor = loaded.processor
+    room = loaded.context_length - max_new_tokens
+    counted: dict[tuple[int, int], int] = {}  # (messages kept, frames per video) -> tokens
+
+    def tokens(kept: list[dict], video_images: int) -> int:
+        key = (len(kept), video_images)
+        if key not in counted:
+            counted[key] = len(encode_conversation(processor, _as_slots(kept, video_images, video_sound and loaded.has_audio)))
+        return counted[key]
+
+    fitted = fit_conversation(messages, lambda kept: tokens(kept, policy.max_video_frames) <= room)
+    if tokens(fitted.messages, policy.max_video_frames) > room and tokens(fitted.messages, 1) > room:
+        media = count_media(split_system(fitted.messages)[1][-1:])
+        raise _context_error(
+            loaded, tokens(fitted.messages, 1), max_new_tokens, media["image"] + media["video"], media["audio"], alone=fitted.dropped_turns > 0
+        )
+    return fitted
+
+
+def _fit_with_reply_room(
+    loaded, messages: list[dict], wanted: int, policy: MediaPolicy, video_sound: bool
+) -> tuple[FittedConversation, int]:
+    """For a clamped request: fit the conversation keeping room for a reply of min(wanted, a quarter of the context)
+    tokens, or, when the newest turn cannot leave that much, for one token (the reply is then clamped, not refused).
+    Returns the fitted conversation and the reply room it was fitted for."""
+    room = min(wanted, max(1, loaded.context_length // 4))
+    try:
+        return _fit_context(loaded, messages, room, policy, video_sound), room
+    except ContextOverflowError:
+        if room == 1:
+            raise
+        return _fit_context(loaded, messages, 1, policy, video_sound), 1
 
 
 def prepare_prompt(
-    loaded, messages: Any, max_new_tokens: int, policy: MediaPolicy | None = None, clamp: bool = False
+    loaded, messages: Any, max_new_tokens: int, policy: MediaPolicy | None = None, video_sound: bool = True,
+    clamp: bool = False,
 ) -> PreparedPrompt:
-    """Validate, decode media and tokenize a conversation for `loaded`; raise typed errors for bad input.
+    """Validate, decode media (with `video_sound`, videos' sound too) and tokenize a conversation for `loaded`;
+    raise typed errors for bad input.
 
-    With `clamp`, a `max_new_tokens` larger than what the context leaves after the prompt is lowered
-    to fit (with a warning) instead of refused; a prompt that leaves no room at all is still refused.
+    A conversation longer than the context loses its oldest turns first (with a warning). With `clamp`,
+    a `max_new_tokens` larger than what the context leaves after the prompt is lowered to fit (with a
+    warning) instead of refused, and history is trimmed only to keep a reasonable reply room; a newest
+    turn that leaves no room at all is still refused.
     """
     policy = policy or MediaPolicy()
     processor = loaded.processor
     messages = normalize_messages(messages)
     wanted = max_new_tokens
-    max_new_tokens = 1 if clamp else max_new_tokens
-    _precheck_context(loaded, messages, max_new_tokens)
+    if clamp:
+        fitted, max_new_tokens = _fit_with_reply_room(loaded, messages, wanted, policy, video_sound)
+    else:
+        _check_new_tokens(loaded, max_new_tokens)
+        fitted = _fit_context(loaded, messages, max_new_tokens, policy, video_sound)
     notes = MediaNotes()
-    decoded, images, audios = _decode_media(messages, policy, notes, loaded.has_vision, loaded.has_audio)
-    ids = encode_conversation(processor, decoded)
+    trimmed = fitted.warning(loaded.context_length)
+    if trimmed:
+        notes.warnings.append(trimmed)
+    media = decode_media(fitted.messages, policy, notes, loaded.has_vision, loaded.has_audio, video_sound)
+    images, audios = media.images, media.audios
+    ids = encode_conversation(processor, media.messages)
     _check_slots(ids, processor, len(images), len(audios))
     if len(ids) + max_new_tokens > loaded.context_length:
         raise _context_error(loaded, len(ids), max_new_tokens, len(images), len(audios))
-    fits = min(wanted, loaded.context_length - len(ids))
+    fits = min(wanted, loaded.context_length - len(ids)) if clamp else wanted
     if fits < wanted:
         notes.warnings.append(
             f"max new tokens lowered from {wanted} to {fits}: the prompt takes {len(ids)} of the model's {loaded.context_length} tokens"
@@ -255,4 +300,6 @@ def prepare_prompt(
         features = processor.feature_extractor(audios, return_tensors="pt")
         inputs["input_features"] = features["input_features"]
         inputs["input_features_mask"] = features["input_features_mask"]
-    return PreparedPrompt(inputs, len(ids), len(images), len(audios), notes.warnings, fits)
+    return PreparedPrompt(
+        inputs, len(ids), len(images), len(audios), notes.warnings, fitted.dropped_turns, fits, media.video_frames, media.audio_seconds
+    )

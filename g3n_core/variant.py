@@ -27,6 +27,7 @@ import torch
 from .errors import ModelSourceError, SliceError, VariantError
 from .hardware import check_feature
 from .matformer.spec import MatformerSlice, custom_label
+from .remote import RemoteVariant, is_remote_spec, parse_remote_spec
 from .sources import ModelSource, classify, num_text_layers, read_config, source_layers
 from .sparsity import check_layer_count, format_sparsity, parse_sparsity
 
@@ -388,13 +389,16 @@ def field_from_text(name: str, text: str, model: str = "tiny") -> Any:
     return value
 
 
-def parse_variant_spec(spec: str, check_model: Callable[[str], str] | None = None) -> Variant:
+def parse_variant_spec(spec: str, check_model: Callable[[str], str] | None = None) -> Variant | RemoteVariant:
     """Parse 'MODEL key=value ...' (or 'key=value,...'), e.g. 'tiny attn=eager sparsity=off towers=text'.
 
     Keys are the Variant's fields (`knobs()`, '-' or '_'); values are read by `field_from_text`. A
     MatFormer slice is 'matformer=E2B' (a preset) or 'ffn=... skip=...' (see docs/matformer.md).
     `check_model` vets the model named (the app's allow-list) before anything reads it.
+    'openai:http://HOST:PORT/v1 model=NAME' names a model behind an OpenAI-compatible server (g3n_core.remote).
     """
+    if is_remote_spec(spec):
+        return parse_remote_spec(spec)
     raw: dict[str, str] = {}
     for token in spec.replace(";", " ").split():
         key, value = token.split("=", 1) if "=" in token else ("model", token)
@@ -416,3 +420,8 @@ def parse_variant_spec(spec: str, check_model: Callable[[str], str] | None = Non
         except SliceError as err:
             raise VariantError("matformer", str(err)) from err
     return Variant.from_dict(data)
+
+
+def variant_from_dict(data: dict) -> Variant | RemoteVariant:
+    """A Variant, or a RemoteVariant when the dict names an endpoint (`base_url`)."""
+    return RemoteVariant.from_dict(data) if "base_url" in data else Variant.from_dict(data)

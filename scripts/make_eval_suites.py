@@ -96,6 +96,9 @@ def main() -> None:
     write_text_suites(out)
     write_images(out)
     write_speech(out)
+    from make_media_suites import write_media_suites  # long speech, videos with sound
+
+    write_media_suites(out)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wrote {out} ({size / 1e6:.2f} MB)")
 

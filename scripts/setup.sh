@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install the workbench. `--dev` adds the test tools and the Debian packages the
-# tests use (Chromium for the browser test, ffmpeg/espeak-ng/sox for media fixtures).
+# Create .venv and install the workbench. `--dev` adds the test tools, the scale-out packages
+# (requirements-scale.txt: Ray, the openai client) and the Debian packages the tests use (Chromium
+# for the browser test, ffmpeg/espeak-ng/sox for media fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 from contextlib import contextmanager
 
 from app.launch import build_parser, launch_demo
@@ -32,3 +34,25 @@ def running_app(bench: Workbench, *cli: str):
         yield demo.local_url
     finally:
         demo.close()
+
+
+@contextmanager
+def recording_site():
+    """A local HTTP site that records the paths asked of it: yields (base URL, hits), for proving a URL was never fetched."""
+    hits: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    site = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}", hits
+    finally:
+        site.shutdown()

@@ -27,7 +27,18 @@ def tiny():
     return load_model(Variant())
 
 
-def _write_video(path: Path, frames: int = 12, size: int = 64) -> Path:
+def _speech(text: str) -> np.ndarray:
+    from app.examples import speech_samples
+
+    return speech_samples(text)
+
+
+def _long_speech(sentences: int = 17) -> np.ndarray:
+    """Numbered sentences with espeak-ng's pauses between them: about 75 s of 16 kHz speech."""
+    return _speech(" ".join(f"Sentence {i + 1}: the red fox runs across the field." for i in range(sentences)))
+
+
+def _write_video(path: Path, frames: int = 12, size: int = 64, sound: np.ndarray | None = None) -> Path:
     from app.examples import write_video
 
     images = []
@@ -35,7 +46,7 @@ def _write_video(path: Path, frames: int = 12, size: int = 64) -> Path:
         image = np.zeros((size, size, 3), np.uint8)
         image[:, : (i + 1) * size // frames] = (255, 80, 0)
         images.append(Image.fromarray(image))
-    return write_video(path, images, fps=6)
+    return write_video(path, images, fps=6, sound=sound)
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +71,9 @@ def media(tmp_path_factory) -> dict[str, Path]:
     sf.write(files["long_audio"], np.tile(tone, 18), 16_000)  # 36 s
 
     files["video"] = _write_video(root / "clip.mp4")
+    files["video_with_speech"] = _write_video(root / "clip_with_speech.mp4", sound=_speech("The ball is orange. The number is seven."))
+    files["long_speech"] = root / "long_speech.wav"  # about 75 s of sentences with pauses between them
+    sf.write(files["long_speech"], _long_speech(), 16_000)
 
     files["empty_image"] = root / "empty.png"
     files["empty_image"].write_bytes(b"")
@@ -95,3 +109,34 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_server():
+    """`python -m g3n_core serve --model tiny` on a free port (2 MB body limit); yields {"url": .../v1, "log": lines}."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+    from app_fixtures import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "g3n_core", "serve", "--model", "tiny", "--host", "127.0.0.1", "--port", str(port), "--max-body-bytes", str(2 * 2**20)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny gains nothing from two threads; on a busy machine they stall
+    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 240
+    while True:
+        assert proc.poll() is None and time.time() < deadline, "the server did not start:\n" + "".join(lines)
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    yield {"url": url, "log": lines, "process": proc}
+    proc.terminate()
+    proc.wait(timeout=30)

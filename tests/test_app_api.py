@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -14,8 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from app_fixtures import free_port
+from app_fixtures import free_port, recording_site
 from gradio_client import Client, handle_file
+
+from g3n_core.generation import user_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 FEW = dict(max_new_tokens=4)
@@ -25,7 +27,8 @@ FEW = dict(max_new_tokens=4)
 def server():
     """app.py asked for the E4B hub model with the hub offline: it must fall back to tiny and serve."""
     port = free_port()
-    env = {**os.environ, "G3N_MODEL": "google/gemma-3n-E4B-it", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "G3N_MODEL": "google/gemma-3n-E4B-it", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "G3N_CACHE_BYTES": str(4 * 2**30)}  # the same budget on every machine: tiny fits, e4b-shape in float32 never does
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--max-file-size", "1mb"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -46,14 +49,21 @@ def client(server):
     return Client(server["url"], verbose=False)
 
 
-def _call_raw(url: str, files: list[dict], text: str = "look") -> str:
+def _call_raw(url: str, files: list[dict], text: str = "look", message=None, settings=(4,)) -> str:
     """POST /chat without gradio_client (which would upload local files itself); returns the event stream."""
     # Every input of the event, in order: message, history and variant (session state: ignored), then the settings
-    # (system prompt, then GenerationSettings' fields: max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed).
-    data = [{"text": text, "files": files}, None, None, "", 4, 0.0, 0.95, 64, 1.0, 0]
-    body = json.dumps({"data": data})  # ASCII escapes: even lone surrogates travel as a browser would send them
-    event = httpx.post(f"{url}/gradio_api/call/chat", content=body, headers={"Content-Type": "application/json"}, timeout=30).json()["event_id"]
-    return httpx.get(f"{url}/gradio_api/call/chat/{event}", timeout=60).text
+    # (system prompt, then GenerationSettings' fields in order; those not given keep their defaults).
+    settings = [*settings, *(f.default for f in user_settings()[len(settings):])]
+    data = [{"text": text, "files": files} if message is None else message, None, None, "", *settings]
+    body = json.dumps({"data": data})  # not httpx's json=: that refuses NaN, which a hostile client can send
+    event = httpx.post(f"{url}/gradio_api/call/chat", content=body, headers={"content-type": "application/json"}, timeout=30)
+    return httpx.get(f"{url}/gradio_api/call/chat/{event.json()['event_id']}", timeout=60).text
+
+
+def _error_of(stream: str) -> str | None:
+    """The error message of an event stream that ended in error (None: no message reached the client)."""
+    assert stream.startswith("event: error"), stream
+    return json.loads(stream.split("data:", 1)[1].strip())["error"]
 
 
 def test_startup_fell_back_to_tiny_and_said_so(server):
@@ -102,27 +112,12 @@ def test_server_paths_are_refused(server, tmp_path):
 
 
 def test_urls_are_refused_and_never_fetched(server, client):
-    hits: list[str] = []
-
-    class Recorder(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    site = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{site.server_address[1]}/cat.png"
-    try:
+    with recording_site() as (site, hits):
+        url = f"{site}/cat.png"
         stream = _call_raw(server["url"], [{"path": url, "url": url, "meta": {"_type": "gradio.FileData"}}])
         assert "event: error" in stream and "does not fetch URLs" in stream
         with pytest.raises(Exception, match="does not fetch URLs"):
             client.predict({"text": "look", "files": [handle_file(url)]}, **FEW, api_name="/chat")
-    finally:
-        site.shutdown()
     assert hits == []
 
 
@@ -161,12 +156,61 @@ def test_long_generation_neither_blocks_other_pages_nor_survives_cancel(server):
     assert time.time() - started < 12
 
 
+REFUSED = [  # (message, settings, words the plain-text error must hold)
+    (None, (4, float("nan"), 0.95, 64, 1.0, 0), "temperature=nan must be a finite number"),
+    (None, (4, 0.0, float("inf"), 64, 1.0, 0), "top_p"),
+    (None, (4, "hot", 0.95, 64, 1.0, 0), "input 5 (temperature) cannot be read: expected a number"),
+    (None, (10**9, 0.0, 0.95, 64, 1.0, 0), "max_new_tokens: Value 1000000000 is greater than maximum value"),
+    ({"text": "it's \ud800 broken", "files": []}, None, "the text holds '\\ud800' at character 5, a lone surrogate"),
+    ({"text": 5, "files": []}, None, "input 0 (message) cannot be read: text: Input should be a valid string"),
+    ("just a string", None, "input 0 (message) cannot be read"),
+    ({"text": "x", "files": "abc"}, None, "files: Input should be a valid list"),
+    ({"text": " ", "files": []}, None, "the message is empty"),
+]
+
+
+def test_refusals_reach_http_clients_in_plain_text_with_one_log_line_each(server):
+    before = len(server["log"])
+    for message, settings, words in REFUSED:
+        stream = _call_raw(server["url"], [], message=message, **({"settings": settings} if settings else {}))
+        error = _error_of(stream)
+        assert error is not None and words in error, (message, settings, stream)
+        assert "&#x27;" not in error and "&lt;" not in error  # plain text: nothing HTML-escaped for API clients
+    time.sleep(0.5)
+    added = "".join(server["log"][before:])
+    assert "Traceback" not in added, added
+    assert added.count("refused (") == len(REFUSED), added
+    assert isinstance(Client(server["url"], verbose=False).predict({"text": "still there?", "files": []}, **FEW, api_name="/chat"), str)
+
+
+def test_gradio_client_gets_the_typed_message_in_plain_text(client, tmp_path):
+    photo = tmp_path / "Bob's photo.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really an image" * 10)
+    with pytest.raises(Exception, match="Bob's photo.png: ") as caught:
+        client.predict({"text": "look", "files": [handle_file(str(photo))]}, **FEW, api_name="/chat")
+    assert "&#x27;" not in str(caught.value)
+    with pytest.raises(Exception, match="^'?temperature: Value -1.0 is less than minimum value 0"):  # named (gradio_client cannot send NaN)
+        client.predict({"text": "hi", "files": []}, temperature=-1.0, **FEW, api_name="/chat")
+
+
+def test_a_model_over_the_cache_budget_is_refused_through_the_api(server, client):
+    from g3n_core import Variant
+    from g3n_core.variant import knobs
+
+    values = {"model": "e4b-shape", "dtype": "float32", "towers": ["vision", "audio"], "matformer": "none (full model)"}
+    note = client.predict(*[values.get(f.name, getattr(Variant(), f.name)) for f in knobs()], api_name="/load_model")[-1]
+    assert re.search(r"e4b-shape sdpa fp32 needs about 29\.13 GiB in memory, over the model cache's budget of 4\.00 GiB", note), note
+    assert "would fit: " in note and "matformer=E" in note
+    # (refused from the estimate before anything is built: tests/test_app_hosting.py checks no load started)
+    assert isinstance(client.predict({"text": "Hello again", "files": []}, **FEW, api_name="/chat"), str)
+
+
 def test_every_refused_turn_leaves_the_api_ready_for_the_next_call(client, media, tmp_path):
     fresh = Client(client.src, verbose=False)
     corrupt = tmp_path / "x.png"
     corrupt.write_bytes(os.urandom(2048))
     stream = _call_raw(client.src.rstrip("/"), [], text="bad \ud800 end")  # gradio_client cannot even encode it
-    assert stream.startswith("event: error") and "not valid Unicode" in stream
+    assert stream.startswith("event: error") and "lone surrogate" in stream
     refused = [
         ({"text": "what is it?", "files": [handle_file(str(corrupt))]}, "x.png: not a readable image"),
         ({"text": "both", "files": [handle_file(str(media["audio"])), handle_file(str(media["audio"]))]}, "at most one audio clip"),

@@ -17,6 +17,7 @@ from gradio_client import Client
 
 from app import compare as c
 from app import matformer_tab as m
+from app.export_zip import export_files, zip_chunks, zip_link
 from app.model_panel import NO_SLICE, load_from_panel, variant_from_panel
 from app.safety import NOT_ALLOWED, allowed_model, allowed_path
 from g3n_core import MatformerSlice, Variant
@@ -88,7 +89,7 @@ def test_matformer_tab_reads_slices_and_exports_nothing_outside_the_roots(bench,
         "parent": lambda name: m.choose_parent(bench, name, "float32")[3],
         "show": lambda name: m.show_slice(bench, name, table, m.CUSTOM, "float32")[1],
         "compare": lambda name: m.send_to_compare(bench, name, SLICE, {}, [])[2],
-        "export": lambda name: m.export_checkpoint(bench, name, SLICE, progress=None)[0],
+        "export": lambda name: m.export_checkpoint(bench, name, SLICE, progress=None),
     }
     for what, call in calls.items():
         for name in refused_names(folders):
@@ -101,13 +102,13 @@ def test_matformer_tab_reads_slices_and_exports_nothing_outside_the_roots(bench,
 
 
 def test_exports_copy_only_checkpoint_files(bench, folders):
-    note, archive = m.export_checkpoint(bench, str(folders["ok"]), SLICE, progress=None)
+    m.export_checkpoint(bench, str(folders["ok"]), SLICE, progress=None)
     folder = bench.exports_dir / m.export_name("ok", SLICE)
     written = {p.name for p in folder.iterdir()}
     assert "secret.txt" not in written and written <= CHECKPOINT_FILES | {"config.json", "model.safetensors", "matformer_slice.json", "README.md"}
-    assert (bench.downloads_dir / "exports" / f"{m.export_name('ok', SLICE)}.zip").is_file()  # written for download, outside the export
-    with zipfile.ZipFile(archive.value["path"]) as zipped:
-        assert "secret.txt" not in zipped.namelist() and "config.json" in zipped.namelist()
+    (folder / "secret.txt").write_text(SECRET)  # planted beside the export later: its zip still carries only the checkpoint
+    with zipfile.ZipFile(io.BytesIO(b"".join(zip_chunks(export_files(folder))))) as zipped:
+        assert "secret.txt" not in zipped.namelist() and set(zipped.namelist()) == written
 
 
 def test_an_export_leaves_behind_files_that_link_out_of_the_parent(folders, tmp_path):
@@ -154,13 +155,16 @@ def test_over_http_nothing_outside_the_roots_is_loaded_and_only_downloads_are_se
             assert client.predict(name, "float32", api_name="/matformer_parent")[3].endswith(escape(NOT_ALLOWED))
         # an allowed parent: slice and export it through the API, then try to fetch what the export must not serve
         client.predict(str(folders["ok"]), _data(m.editor_rows("tiny", SLICE)), m.CUSTOM, "float32", api_name="/matformer_show")
-        _, archive = client.predict(str(folders["ok"]), api_name="/matformer_export")
+        note = client.predict(str(folders["ok"]), api_name="/matformer_export")
         export = bench.exports_dir / m.export_name("ok", SLICE)
+        assert zip_link(export.name) in note
         (export / "secret.txt").write_text(SECRET)  # planted beside an exported checkpoint
         for path in (export / "secret.txt", export / "config.json", folders["ok"] / "secret.txt", folders["outside"] / "secret.txt", "/etc/passwd"):
             response = httpx.get(f"{url}gradio_api/file={path}", timeout=30)
             assert response.status_code == 403 and SECRET not in response.text, path
-        offered = httpx.get(f"{url}gradio_api/file={archive['value']}", timeout=30)  # the one thing offered: the zip
-        assert offered.status_code == 200
+        offered = httpx.get(f"{url}{zip_link(export.name)}", timeout=30)  # the one thing offered: the zip, streamed
+        assert offered.status_code == 200 and offered.headers["content-type"] == "application/zip"
+        for name in ("..", "...%2F..%2Fetc", "%2Fetc", ".hidden", export.name + "%2F.."):
+            assert httpx.get(f"{url}g3n/exports/{name}.zip", timeout=30).status_code == 404, name
         with zipfile.ZipFile(io.BytesIO(offered.content)) as zipped:
             assert "config.json" in zipped.namelist() and "secret.txt" not in zipped.namelist()

@@ -15,6 +15,7 @@ from g3n_core.errors import (
     SettingsError,
     UnsupportedMediaError,
 )
+from g3n_core.generation import settings_from_values
 from g3n_core.prompt import prepare_prompt
 
 SHORT = GenerationSettings(max_new_tokens=3)
@@ -141,11 +142,43 @@ def test_paths_outside_allowed_roots_are_refused(tiny, media, tmp_path):
 
 @pytest.mark.parametrize(
     "settings",
-    [dict(max_new_tokens=0), dict(temperature=-0.1), dict(do_sample=True, temperature=0.0), dict(top_p=1.5), dict(top_k=-1), dict(repetition_penalty=0)],
-)
+    [
+        dict(max_new_tokens=0), dict(temperature=-0.1), dict(do_sample=True, temperature=0.0), dict(top_p=1.5), dict(top_k=-1),
+        dict(repetition_penalty=0),
+        # not finite, or not the type the setting is: refused, never read as something else (NaN is not greedy)
+        dict(temperature=float("nan")), dict(temperature=float("inf")), dict(top_p=float("nan")), dict(repetition_penalty=float("-inf")),
+        dict(max_new_tokens=2.5), dict(max_new_tokens=True), dict(top_k="64"), dict(temperature="0.7"), dict(seed=-1),
+        dict(seed=2**70), dict(do_sample="yes"), dict(top_k=None),
+    ],
+)  # fmt: skip
 def test_bad_generation_settings(settings):
-    with pytest.raises(SettingsError):
+    with pytest.raises(SettingsError, match=next(iter(settings))):
         GenerationSettings(**settings)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "wrong"),
+    [((4, float("nan"), 0.9, 64, 0), "temperature"), ((4, 0, 0.9, 64.5, 0), "top_k"), ((float("inf"), 0, 1, 1, 0), "max_new_tokens"),
+     (("4", 0, 1, 1, 0), "max_new_tokens"), ((4, 0, 1, 1, float("nan")), "seed")],
+)  # fmt: skip
+def test_loosely_typed_settings_are_refused_not_coerced(numbers, wrong):
+    with pytest.raises(SettingsError, match=wrong):
+        settings_from_values(dict(zip(("max_new_tokens", "temperature", "top_p", "top_k", "seed"), numbers)))
+
+
+def test_slider_numbers_become_settings():
+    greedy = settings_from_values(dict(max_new_tokens=64.0, temperature=0.0, top_p=0.95, top_k=64.0, seed=3.0))
+    assert greedy == GenerationSettings(max_new_tokens=64, do_sample=False, top_p=0.95, top_k=64, seed=3)
+    sampled = settings_from_values(dict(max_new_tokens=8, temperature=0.7, top_p=0.9, top_k=0, seed=0))
+    assert sampled.do_sample and sampled.temperature == 0.7
+
+
+@pytest.mark.parametrize("text", ["lone \ud800 high", "lone \udfff low"])
+def test_lone_surrogates_are_a_message_error(tiny, text):
+    for messages in (text, _user({"type": "text", "text": text})):
+        with pytest.raises(MessageError, match="not valid Unicode"):
+            chat(tiny, messages, SHORT)
+    _answers_next(tiny)
 
 
 FORGERIES = [

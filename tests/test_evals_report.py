@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 def _row(variant, task, metric, value, status="ok"):
     return {"variant": variant, "variant_json": "{}", "task": task, "metric": metric, "value": value, "n": 10, "stderr": 0.01,
-            "unit": "", "kind": "", "higher_is_better": True, "wall_s": 1.0, "status": status, "note": "", "limit": None,
+            "unit": "", "kind": "", "higher_is_better": not metric.startswith("peak"), "wall_s": 1.0, "status": status, "note": "", "limit": None,
             "unit_id": f"{variant}|{task}", "unit_size": 1, "finished_at": ""}  # fmt: skip
 
 
@@ -40,11 +40,17 @@ def test_pareto_fronts_and_charts():
     memory_front = pareto_front(points.reset_index(), "peak_memory_mib", "accuracy", False)
     assert dict(zip(points.index, memory_front)) == {"accurate": True, "big": False, "fast": True, "slow": True}
     figures = charts(_frame())
-    assert set(figures) == {"accuracy_vs_decode", "accuracy_vs_memory", "latency", "time_to_first_token", "memory", "sparsity"}
-    front = figures["accuracy_vs_decode"].data[1]
+    assert set(figures) == {"accuracy_vs_decode", "accuracy_vs_memory", "prefill", "decode", "time_to_first_token", "memory", "sparsity"}
+    points_trace, front = figures["accuracy_vs_decode"].data[:2]
     assert front.name == "Pareto front" and sorted(front.text or front.x) == sorted([40.0, 90.0])
+    assert tuple(figures["accuracy_vs_decode"].layout.yaxis.range) == (0, 1.05)  # accuracy from 0 to 1
+    # 95% error bars: two tasks with stderr 0.01 each -> 1.96 * sqrt(2 * 0.01^2) / 2
+    assert points_trace.error_y.array[0] == pytest.approx(1.959964 * (2 * 0.01**2) ** 0.5 / 2)
+    marked = charts(_frame(), {"accuracy_vs_decode": {"slow"}})["accuracy_vs_decode"].data
+    assert marked[-1].name == "not significantly less accurate than the front" and list(marked[-1].x) == [30.0]
     table = comparison_table(_frame())
-    assert table.loc["text-only", "vqa/exact_match"] == "skipped" and table.loc["fast", "mc/acc"] == "0.500 ± 0.010"
+    assert table.loc["text-only", "vqa exact_match ↑"] == "skipped" and table.loc["fast", "mc acc ↑"] == "0.500 ± 0.010"
+    assert table.loc["fast", "peak memory MiB ↓"] == "190.7" and table.loc["fast", "decode tokens/s ↑"] == "90.0"
 
 
 def test_cli_run_report_list(tmp_path, capsys):
@@ -53,9 +59,11 @@ def test_cli_run_report_list(tmp_path, capsys):
     assert read_variants([str(variants_file), "tiny attn=eager towers=text"]) == [Variant(towers=()), Variant(attn="eager", towers=())]
     out = tmp_path / "run"
     assert main(["run", "--variants", str(variants_file), "--tasks", "builtin_mc", "--limit", "1", "--measure", "sparsity", "--out", str(out)]) == 0
-    assert "builtin_mc/acc" in capsys.readouterr().out
+    assert "builtin_mc acc ↑" in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
     assert (out / "charts" / "accuracy_vs_decode.html").is_file() and (out / "charts" / "sparsity.html").is_file()
+    assert (out / "verdict.md").is_file() and (out / "manifest.json").is_file()
+    assert "nothing to compare" in capsys.readouterr().out  # one variant
     assert list_runs(tmp_path)[0]["name"] == "run" and len(load_results(out)) == 15 + 2  # sparsity per layer, acc and acc_norm
     assert main(["list"]) == 0
     listed = capsys.readouterr().out

@@ -36,6 +36,15 @@ def test_every_variant_field_has_help_and_a_flag_in_generate_info_and_app_help()
     assert "--prepack, --no-prepack" in outputs[0] and "choices: resident, mmap" in " ".join(outputs[2].split())
 
 
+def test_evals_run_help_lists_every_spec_key(capsys):
+    from evals.cli import build_parser as evals_parser
+
+    with pytest.raises(SystemExit):
+        evals_parser().parse_args(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "MODEL" in shown and all(f.name in shown for f in knobs()[1:]) and "kv_cache=dynamic|static" in shown
+
+
 def test_every_field_is_settable_from_the_command_line():
     args = build_parser().parse_args(["generate", "hi", "--attn", "eager", "--dtype", "bf16", "--towers", "audio", "--sparsity", "0.9@0-4",
                                       "--matformer", "ffn=256*14;skip=7", "--sparse-ffn", "--ple", "mmap", "--kv-cache", "static", "--compile",
@@ -87,6 +96,20 @@ def test_sliders_api_and_cli_share_generation_settings_defaults(demo, tiny):
     assert [p.name for p in params] == list(h.SETTING_NAMES) == [f.name for f in user_settings()]
     assert [p.default for p in params] == [getattr(defaults, n) for n in h.SETTING_NAMES]
     assert defaults.temperature == 0 and not defaults.do_sample  # greedy everywhere by default
+
+
+def test_the_max_new_tokens_slider_follows_the_sessions_model(tiny, tmp_path):
+    from app.chat_tab import context_limit
+
+    bench = tiny_bench(tiny, tmp_path)
+    shape = Variant(model="e2b-shape", dtype="bfloat16", towers=())
+
+    class Contexts:  # the context lengths the cache would report, without building e2b-shape
+        def get(self, variant, progress=None):
+            return type("Loaded", (), {"context_length": 32768 if variant == shape else tiny.context_length})()
+
+    bench.cache = Contexts()
+    assert context_limit(bench, shape).maximum == 32768 and context_limit(bench, tiny.variant).maximum == tiny.context_length
 
 
 def test_a_matformer_slice_keeps_the_base_variants_sparsity_and_speed_knobs(tiny, tmp_path):

@@ -40,10 +40,12 @@ class Measurement:
     """One measured number."""
 
     name: str
-    value: float
+    value: float | None
     unit: str
     note: str = ""
     n: int | None = None  # repeats or tokens it summarises
+    status: str = "ok"  # "unsupported": this variant cannot be measured this way (value None, note says why)
+    repeats: tuple[float, ...] = ()  # the per-repeat values a median summarises (saved as the unit's samples)
 
 
 def synchronize(device: torch.device) -> None:

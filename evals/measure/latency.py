@@ -75,5 +75,5 @@ def measure_latency(loaded, settings: MeasureSettings | None = None) -> list[Mea
         ("decode_tokens_per_s", decode, "tokens/s", True),
     ):
         median, worst = median_p95(values, higher)
-        rows += [Measurement(f"{name}_median", median, unit, note, n), Measurement(f"{name}_p95", worst, unit, note, n)]
+        rows += [Measurement(f"{name}_median", median, unit, note, n, repeats=tuple(values)), Measurement(f"{name}_p95", worst, unit, note, n)]
     return rows

@@ -2,7 +2,8 @@
 
 Each folder here is an evaluate metric module (`<name>/<name>.py`) loaded by local path with
 `evaluate.load`. `load_metric` also accepts any other name evaluate knows (a hub metric, with the
-network up). `mean_stderr` is lm-eval's standard error of a mean of per-example scores.
+network up). `mean_stderr` is lm-eval's standard error of a mean of per-example scores. Corpus metrics also
+record per-example sufficient statistics (`evals.metrics.corpus`) so comparisons can resample them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 
 MODULES = Path(__file__).parent
 LOCAL_METRICS = ("multiple_choice", "short_answer", "error_rate", "translation")
+BINARY_METRICS = ("acc", "acc_norm", "exact_match")  # per-example scores are 0 or 1: compared with McNemar's test
+HUNDRED_SCALE = ("bleu", "chrf")  # reported on 0-100 already; every other metric is a fraction (x100 = points)
 
 
 @lru_cache(maxsize=None)

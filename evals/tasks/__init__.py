@@ -1,7 +1,7 @@
 """Task registry: built-in offline suites and standard benchmarks, by name or by suite.
 
-`resolve_tasks(["builtin", "arc_easy"])` expands suite names ("builtin", "standard", "all") into
-their tasks. Standard benchmarks read the hub, or local copies under `data_dir`.
+`resolve_tasks(["builtin", "arc_easy"])` expands suite names ("builtin", "media", "standard", "all") into
+their tasks. `media` holds the built-in long-speech and video tasks (minutes per variant on 2 cores). Standard benchmarks read the hub, or local copies under `data_dir`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .generation import GenerationTask
 from .multiple_choice import MultipleChoiceTask
 from .standard import standard_tasks
 
-SUITES = ("builtin", "standard", "all")
+SUITES = ("builtin", "media", "standard", "all")
 
 
 def all_tasks(data_dir: str | Path | None = None) -> dict[str, Task]:
@@ -31,7 +31,7 @@ def resolve_tasks(names: list[str], data_dir: str | Path | None = None) -> list[
     for name in names:
         if name == "all":
             chosen.update(known)
-        elif name in ("builtin", "standard"):
+        elif name in SUITES:
             chosen.update({n: t for n, t in known.items() if t.suite == name})
         elif name in known:
             chosen[name] = known[name]

@@ -39,6 +39,8 @@ def mc_doc(row: dict) -> dict:
 
 def builtin_tasks() -> list:
     """Every built-in task."""
+    from .builtin_media import media_tasks  # long speech, videos with sound
+
     return [
         MultipleChoiceTask(
             name="builtin_mc",
@@ -48,6 +50,7 @@ def builtin_tasks() -> list:
             num_fewshot=3,
             sampler="first_n",
             licence=LICENCE,
+            source={"files": ["text_mc.jsonl", "text_mc_fewshot.jsonl"]},
         ),
         GenerationTask(
             name="builtin_short_answer",
@@ -58,6 +61,7 @@ def builtin_tasks() -> list:
             make_request=short_answer_request(max_new_tokens=12),
             reference=lambda doc: doc["answers"],
             licence=LICENCE,
+            source={"files": ["short_answer.jsonl", "short_answer_fewshot.jsonl"]},
         ),
         GenerationTask(
             name="builtin_image_qa",
@@ -68,6 +72,7 @@ def builtin_tasks() -> list:
             reference=lambda doc: doc["answers"],
             towers=("vision",),
             licence=LICENCE,
+            source={"files": ["image_qa.jsonl"]},
         ),
         speech_recognition_task(
             "builtin_speech_asr",
@@ -76,6 +81,7 @@ def builtin_tasks() -> list:
             suite="builtin",
             licence=LICENCE,
             max_new_tokens=24,
+            source={"files": ["speech_asr.jsonl"]},
         ),
         GenerationTask(
             name="builtin_speech_translation",
@@ -89,5 +95,7 @@ def builtin_tasks() -> list:
             corpus_metrics=("bleu", "chrf"),
             towers=("audio",),
             licence=LICENCE,
+            source={"files": ["speech_translation.jsonl"]},
         ),
+        *media_tasks(),
     ]

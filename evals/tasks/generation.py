@@ -14,7 +14,7 @@ from typing import Any
 
 from ..metrics import load_metric, mean_stderr
 from ..requests import GenerateRequest
-from .base import Docs, MetricValue, Progress, Task, TaskResult
+from .base import MEDIA_KEYS, Docs, MetricValue, Progress, Task, TaskResult, example_ids
 from .fewshot import FewshotSampler
 
 MakeRequest = Callable[[dict, list[dict]], GenerateRequest]  # (doc, few-shot docs) -> request
@@ -42,8 +42,9 @@ class GenerationTask(Task):
     def evaluate(self, model, limit: int | None = None, progress: Progress | None = None) -> TaskResult:
         """Generate for every doc and score the outputs."""
         docs = self.docs(limit)
+        requests = self.build_requests(docs)
         predictions: list[str] = []
-        for request in self.build_requests(docs):
+        for request in requests:
             predictions.append(model.generate_one(request).text.strip())
             if progress:
                 progress(len(predictions), len(docs))
@@ -54,12 +55,26 @@ class GenerationTask(Task):
             scores = computed.get(f"{name}_scores")
             stderr = None if name in self.corpus_metrics or scores is None else mean_stderr(scores)
             metrics.append(MetricValue(name, float(computed[name]), len(docs), stderr))
+        ids = example_ids(docs)
         samples = [
-            {"doc_id": i, "prediction": p, "reference": r}
+            {"doc_id": i, "example_id": ids[i], **shown(request), "prediction": p, "reference": r}
             | {name: computed[f"{name}_scores"][i] for name in self.metric_names if f"{name}_scores" in computed}
-            for i, (p, r) in enumerate(zip(predictions, references))
+            | {f"{name}_stats": computed[f"{name}_stats"][i] for name in self.corpus_metrics if f"{name}_stats" in computed}
+            for i, (request, p, r) in enumerate(zip(requests, predictions, references))
         ]
         return TaskResult(metrics, samples)
+
+
+def shown(request: GenerateRequest) -> dict[str, Any]:
+    """What a person needs to see of a request: its question (without few-shot examples) and its media file, if any."""
+    if isinstance(request.prompt, str):
+        return {"prompt": request.prompt.rsplit("\n\n", 1)[-1]}  # few-shot blocks are separated by blank lines
+    content = request.prompt[-1]["content"]
+    if isinstance(content, str):
+        return {"prompt": content}
+    text = " ".join(part["text"] for part in content if part.get("type") == "text")
+    media = {part["type"]: part[part["type"]] for part in content if part.get("type") in MEDIA_KEYS and isinstance(part.get(part["type"]), str)}
+    return {"prompt": text, "media": media}
 
 
 # -- request builders shared by the built-in suites and the standard benchmarks -----------------
@@ -80,29 +95,35 @@ def short_answer_request(max_new_tokens: int = 16) -> MakeRequest:
     return make
 
 
-def media_request(kind: str, instruction: Callable[[dict], str], max_new_tokens: int) -> MakeRequest:
-    """A chat turn with one image or audio clip (`doc[kind]`: path or array) and an instruction."""
+def media_request(kind: str, instruction: Callable[[dict], str], max_new_tokens: int, long_audio: str = "truncate") -> MakeRequest:
+    """A chat turn with one image, audio clip or video (`doc[kind]`: path or array) and an instruction;
+    `long_audio` says what happens to clips over 30 s (g3n_core.long_audio)."""
 
     def make(doc: dict, shots: list[dict]) -> GenerateRequest:
         content = [{"type": kind, kind: doc[kind]}, {"type": "text", "text": instruction(doc)}]
-        return GenerateRequest([{"role": "user", "content": content}], until=(), max_new_tokens=max_new_tokens)
+        return GenerateRequest([{"role": "user", "content": content}], until=(), max_new_tokens=max_new_tokens, long_audio=long_audio)
 
     return make
 
 
-def speech_recognition_task(name: str, description: str, load: Docs, *, suite: str, licence: str, max_new_tokens: int) -> GenerationTask:
-    """Transcribe `doc["audio"]`; scored by corpus WER and CER against `doc["transcript"]`."""
+def speech_recognition_task(
+    name: str, description: str, load: Docs, *, suite: str, licence: str, max_new_tokens: int,
+    source: dict | None = None, long_audio: str = "chunk",
+) -> GenerationTask:
+    """Transcribe `doc["audio"]` (clips over 30 s by windows unless `long_audio="truncate"`); scored by corpus WER
+    and CER against `doc["transcript"]`."""
     return GenerationTask(
         name=name,
         kind="speech_recognition",
         suite=suite,
         description=description,
         load=load,
-        make_request=media_request("audio", lambda doc: "Transcribe this audio clip.", max_new_tokens),
+        make_request=media_request("audio", lambda doc: "Transcribe this audio clip.", max_new_tokens, long_audio),
         reference=lambda doc: doc["transcript"],
         metric="error_rate",
         metric_names=("wer", "cer"),
         corpus_metrics=("wer", "cer"),
         towers=("audio",),
         licence=licence,
+        source=source or {},
     )

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..metrics import load_metric
 from ..requests import LoglikelihoodRequest
-from .base import Docs, MetricValue, Progress, Task, TaskResult, chunked, per_example_metrics
+from .base import Docs, MetricValue, Progress, Task, TaskResult, chunked, example_ids, per_example_metrics
 from .fewshot import FewshotSampler
 
 NEAR_TIE = 1e-4  # relative gap between the best two (normalised) log-likelihoods that triggers re-scoring
@@ -90,9 +90,12 @@ class MultipleChoiceTask(Task):
             choice_lengths=[[len(c) for c in doc["choices"]] for doc in docs],
             references=[doc["gold"] for doc in docs],
         )
+        ids = example_ids(docs)
         samples = [
             {
                 "doc_id": i,
+                "example_id": ids[i],
+                "prompt": doc["query"],
                 "choices": doc["choices"],
                 "gold": doc["gold"],
                 "loglikelihoods": lls[i],

@@ -37,6 +37,11 @@ class DataSource:
     folder: str  # name of its folder under a local data_dir
     revision: str | None = None
 
+    def describe(self, data_dir: Path | None) -> dict:
+        """Where the rows come from, for run manifests (the hub revision is resolved there when online)."""
+        found = {"dataset": self.dataset, "config": self.config, "revision": self.revision}
+        return found | ({"data_dir": str(data_dir)} if data_dir is not None else {})
+
     def local_files(self, data_dir: Path, split: str) -> list[Path]:
         """Files of `split` in the local copy (empty when there are none)."""
         root = data_dir / self.folder
@@ -161,6 +166,7 @@ def _mc(name, source, convert, eval_split, fewshot_split, shots, description, li
         num_fewshot=shots,
         metric_names=metrics,
         licence=licence,
+        source=source.describe(data_dir),
     )
 
 
@@ -175,6 +181,7 @@ def standard_tasks(data_dir: str | Path | None = None) -> list[Task]:
         num_fewshot=5,
         metric_names=("acc",),
         licence="MIT",
+        source=MMLU.describe(local),
     )
     fleurs: Callable[[], list[dict]] = lambda: [fleurs_doc(r, local) for r in FLEURS.rows("test", local)]  # noqa: E731
     return [
@@ -184,5 +191,6 @@ def standard_tasks(data_dir: str | Path | None = None) -> list[Task]:
         _mc("boolq", BOOLQ, boolq_doc, "validation", "train", 0, "BoolQ (SuperGLUE) validation, 0-shot; acc", "CC BY-SA 3.0", local, ("acc",)),
         _mc("piqa", PIQA, piqa_doc, "validation", "train", 0, "PIQA validation, 0-shot; acc, acc_norm", "AFL 3.0", local),
         mmlu,
-        speech_recognition_task("fleurs_asr", "FLEURS en_us test, transcribe; WER and CER", fleurs, suite="standard", licence="CC BY 4.0", max_new_tokens=128),
+        speech_recognition_task("fleurs_asr", "FLEURS en_us test, transcribe; WER and CER", fleurs, suite="standard", licence="CC BY 4.0", max_new_tokens=128,
+                                source=FLEURS.describe(local)),
     ]

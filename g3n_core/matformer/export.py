@@ -38,6 +38,13 @@ CHECKPOINT_FILES = frozenset({
     "chat_template.jinja", "chat_template.json", "generation_config.json", MARKER,
 })
 SLICE_FILE = "matformer_slice.json"
+WEIGHT_FILE = re.compile(r"^model(-\d+-of-\d+)?\.safetensors$")
+
+
+def is_export_file(name: str) -> bool:
+    """True for the names of the files an export writes (the only ones an export's download may carry)."""
+    written = {"config.json", "README.md", SLICE_FILE, "model.safetensors.index.json"}
+    return name in CHECKPOINT_FILES or name in written or bool(WEIGHT_FILE.match(name))
 
 _CARD = """---
 library_name: transformers
@@ -208,6 +215,18 @@ def _describe(staging: Path, model: str, slc: MatformerSlice, plan: SlicePlan) -
             slice_file=SLICE_FILE,
         )
     )
+
+
+def export_bytes(model: str, slc: MatformerSlice) -> int:
+    """What `export_slice` will write, in bytes, read from the parent's safetensors headers (no weights read):
+    the sliced tensors plus the copied tokenizer/processor files (config and card are a few KB more)."""
+    src = _source_folder(model)
+    plan = plan_slice(read_config(classify(str(src))).text_config, slc)
+    total = 0
+    for shard in source_shards(src)[0]:
+        with safe_open(str(src / shard), framework="pt") as file:
+            total += sum(t.nbytes for t in (_streamed(file, key, plan, DEFAULT_CHUNK_BYTES) for key in file.keys()) if t is not None)
+    return total + sum((src / name).stat().st_size for name in CHECKPOINT_FILES if (src / name).is_file())
 
 
 def export_slice(

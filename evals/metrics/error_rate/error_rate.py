@@ -17,8 +17,14 @@ Args:
     predictions: transcripts produced by the model.
     references: reference transcripts.
 Returns:
-    wer, cer (corpus level), wer_scores, cer_scores (per example).
+    wer, cer (corpus level), wer_scores, cer_scores (per example), wer_stats, cer_stats (per example
+    [edits, reference words or characters]: their sums give the corpus rates).
 """
+
+
+def edit_statistics(measures) -> list[int]:
+    """[substitutions + deletions + insertions, reference length] of one jiwer alignment."""
+    return [measures.substitutions + measures.deletions + measures.insertions, measures.substitutions + measures.deletions + measures.hits]
 
 
 def normalize_transcript(text: str) -> str:
@@ -45,4 +51,6 @@ class ErrorRate(evaluate.Metric):
             "cer": float(jiwer.cer(refs, hyps)),
             "wer_scores": [float(jiwer.wer(r, h)) for r, h in zip(refs, hyps)],
             "cer_scores": [float(jiwer.cer(r, h)) for r, h in zip(refs, hyps)],
+            "wer_stats": [edit_statistics(jiwer.process_words(r, h)) for r, h in zip(refs, hyps)],
+            "cer_stats": [edit_statistics(jiwer.process_characters(r, h)) for r, h in zip(refs, hyps)],
         }

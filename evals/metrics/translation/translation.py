@@ -3,6 +3,7 @@
 import datasets
 import evaluate
 import sacrebleu
+from sacrebleu.metrics import BLEU, CHRF
 
 _DESCRIPTION = "Corpus BLEU (13a tokenization) and chrF (character 6-grams, beta 2) from sacrebleu."
 _KWARGS = """
@@ -10,7 +11,8 @@ Args:
     predictions: translations produced by the model.
     references: per example, a list of reference translations (the same count for every example).
 Returns:
-    bleu, chrf (corpus level), chrf_scores (sentence chrF per example).
+    bleu, chrf (corpus level), chrf_scores (sentence chrF per example), bleu_stats, chrf_stats (per
+    example: sacrebleu's segment statistics, whose sums give the corpus scores).
 """
 
 
@@ -31,4 +33,7 @@ class Translation(evaluate.Metric):
             "bleu": float(sacrebleu.corpus_bleu(predictions, streams).score),
             "chrf": float(sacrebleu.corpus_chrf(predictions, streams).score),
             "chrf_scores": [float(sacrebleu.sentence_chrf(p, list(r)).score) for p, r in zip(predictions, references)],
+            # one row per sentence; sacrebleu's own paired tests (sacrebleu.significance) resample these
+            "bleu_stats": [list(map(int, row)) for row in BLEU()._extract_corpus_statistics(predictions, streams)],
+            "chrf_stats": [list(map(int, row)) for row in CHRF()._extract_corpus_statistics(predictions, streams)],
         }
