@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from evals.runner import Unit, _row
+from evals.worker import Unit, make_row
 from g3n_core import GenerationSettings, NumericalError, Variant, VariantError, chat, load_model, model_info
 from g3n_core.generation import check_finite_logits
 from g3n_core.variant import FLOAT16_WARNING
@@ -53,8 +53,8 @@ def test_float16_results_carry_the_warning(tiny):
     reply = chat(dataclasses.replace(tiny, variant=half), HELLO, GenerationSettings(max_new_tokens=2))
     assert FLOAT16_WARNING in reply.warnings
     assert model_info(half).warnings == [FLOAT16_WARNING] and model_info(tiny.variant).warnings == []
-    assert _row(Unit(half, "builtin_mc"), "acc", 0.5)["warning"] == FLOAT16_WARNING
-    assert _row(Unit(tiny.variant, "builtin_mc"), "acc", 0.5)["warning"] == ""
+    assert make_row(Unit(half, "builtin_mc"), "acc", 0.5, where={})["warning"] == FLOAT16_WARNING
+    assert make_row(Unit(tiny.variant, "builtin_mc"), "acc", 0.5, where={})["warning"] == ""
 
 
 def test_a_gpu_without_bfloat16_is_not_told_to_use_float16(monkeypatch):
