@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from g3n_core import G3nError, LoadedModel, Variant
+from g3n_core.hardware import features_note
 from g3n_core.info import describe, human_bytes, human_count
 from g3n_core.matformer.presets import presets_for
 from g3n_core.sources import HUB_IDS
@@ -123,6 +124,7 @@ def model_status(loaded: LoadedModel) -> str:
     return (
         f"**Model:** `{variant.name}` on {variant.device} · {human_count(params)} parameters · "
         f"{memory} · towers: {towers} · context {loaded.context_length} tokens"
+        + "".join(f" · ⚠️ {warning}" for warning in variant.warnings)
     )
 
 
@@ -206,7 +208,7 @@ def render_model_panel(bench: Workbench, variant_state: gr.State) -> tuple[gr.Ma
                     with gr.Row():
                         controls.update({name: knob_control(bench, by_name[name], default) for name in row})
                 with gr.Accordion("Speed and memory features", open=False, elem_id="knobs-speed"):
-                    gr.Markdown("Compared against plain transformers in benchmarks/README.md; int8 changes the outputs.")
+                    gr.Markdown("Compared against plain transformers in benchmarks/README.md; int8 changes the outputs. " + features_note())
                     with gr.Row():
                         controls.update({f.name: knob_control(bench, f, default) for f in knobs() if f.name not in PLACED})
                 with gr.Row(equal_height=True):

@@ -15,7 +15,7 @@ import gc
 import torch
 
 from benchmarks.decode import PLAIN, variant_of
-from benchmarks.plain import fixed_prompt, load_plain
+from benchmarks.plain import fixed_prompt, load_plain, runnable
 from benchmarks.report import machine, write_result
 from benchmarks.timing import median, paired_ratio
 from evals.measure.common import timed
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    specs = list(args.variants if args.variants is not None else (GPU_VARIANTS if args.device.startswith("cuda") else CPU_VARIANTS))
+    asked = list(args.variants if args.variants is not None else (GPU_VARIANTS if args.device.startswith("cuda") else CPU_VARIANTS))
+    specs, _ = runnable(args.model, args.dtype, args.device, asked, args.attn)
     info = machine()
     print(f"machine: {info['nproc']} cores, load {info['loadavg_1m']:.1f}" + (f", {info['gpu']}" if "gpu" in info else ""))
     plain = load_plain(args.model, args.dtype, args.device, args.attn)

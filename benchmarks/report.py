@@ -13,6 +13,7 @@ import transformers
 
 from g3n_core.info import cpu_model
 from evals.results import atomic_write_text
+from g3n_core import hardware
 
 RESULTS = Path("results")
 
@@ -24,6 +25,7 @@ def machine() -> dict:
         "torch_threads": torch.get_num_threads(),
         "loadavg_1m": os.getloadavg()[0],
         "cpu": cpu_model(),
+        "cpu_features": hardware.cpu_info().describe(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),

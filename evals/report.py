@@ -86,6 +86,9 @@ def comparison_table(df: pd.DataFrame, markdown: bool = False) -> pd.DataFrame:
         table.setdefault(r["variant"], {})[column] = text
     for _, r in df[df["status"] == "error"].iterrows():
         table.setdefault(r["variant"], {})[f"{r['task']} error"] = str(r["note"])[:80]
+    warned = df[df["warning"].fillna("") != ""] if "warning" in df else df.iloc[:0]  # logs written before the column
+    for _, r in warned.iterrows():
+        table.setdefault(r["variant"], {})["warning"] = str(r["warning"])
     if markdown:
         for column, (higher, values) in best.items():
             top = max(v for _, v in values) if higher else min(v for _, v in values)

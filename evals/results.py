@@ -33,7 +33,7 @@ from g3n_core.errors import EvalError
 LOG = "results.jsonl"
 COLUMNS = [
     "variant", "task", "metric", "value", "n", "stderr", "unit", "kind", "higher_is_better",
-    "wall_s", "status", "note", "limit", "variant_json", "unit_id", "unit_size", "host", "hardware", "finished_at",
+    "wall_s", "status", "note", "warning", "limit", "variant_json", "unit_id", "unit_size", "host", "hardware", "finished_at",
 ]  # fmt: skip
 
 

@@ -92,6 +92,7 @@ def make_row(unit: Unit, metric: str, value, *, where: dict, n=None, stderr=None
         "wall_s": round(wall_s, 3),
         "status": status,
         "note": note,
+        "warning": "; ".join(getattr(unit.variant, "warnings", ())),  # float16: real weights overflow; on every row of the variant
         "limit": unit.limit,
         "unit_id": unit.id,
         "unit_size": size,

@@ -77,9 +77,26 @@ def _register_generate(sub) -> None:
 # -- info ----------------------------------------------------------------------------------------
 
 
-def _info(args: argparse.Namespace) -> int:
-    from .info import human_count, model_info
+def _features(args: argparse.Namespace) -> int:
+    from .hardware import cpu_info, features_table
+    from .variant import default_device
 
+    device, dtype = args.device or default_device(), args.dtype or "bfloat16"
+    rows = features_table(device, dtype)
+    if args.json:
+        print(json.dumps({"cpu": cpu_info().describe(), "device": device, "dtype": dtype, "features": rows}))
+        return 0
+    print(f"{cpu_info().describe()}\nspeed features on {device} in {dtype}:")
+    for row in rows:
+        print(f"  {row['feature']:<30} {'available' if row['available'] else 'NOT available':<14} {row['why']}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .info import FILE_ONLY, human_count, model_info
+
+    if args.features:
+        return _features(args)
     info = model_info(variant_from_args(args))
     if args.json:
         print(json.dumps(info.to_dict()))
@@ -89,14 +106,18 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  {name:<22} {human_count(count, ''):>9} params  {info.bytes[name] / 2**20:>10.1f} MiB")
     print(f"  {'total':<22} {human_count(info.total_params, ''):>9} params  {info.total_bytes / 2**20:>10.1f} MiB")
     print(f"  effective params (Gemma 3n count): {human_count(info.effective_params, '')}")
+    print(f"  ({FILE_ONLY}: k/v projections of KV-shared layers, held in the released files, not built by transformers)")
     for key, value in info.config.items():
         print(f"  {key}: {value}")
+    for warning in info.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
 def _register_info(sub) -> None:
     p = sub.add_parser("info", help="parameter counts and bytes by component, effective parameters, config summary")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--features", action="store_true", help="which speed features this machine runs (at --device, --dtype; default bfloat16), and why")
     add_variant_args(p)
     p.set_defaults(handler=_info)
 

@@ -72,6 +72,10 @@ class EvalError(G3nError, ValueError):
     """An evaluation cannot run as asked: unknown task or measurement, a dataset that cannot be read, a bad results folder."""
 
 
+class NumericalError(G3nError, FloatingPointError):
+    """A model produced inf or NaN (float16 overflow on real Gemma 3n weights, or weights that are broken)."""
+
+
 class ExportError(G3nError, ValueError):
     """A checkpoint cannot be written: no weights to stream from, or the destination is not usable."""
 

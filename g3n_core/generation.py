@@ -8,18 +8,19 @@ request. Every reply reports prompt tokens, new tokens, time to first token and 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import Field, asdict, dataclass, field, fields, replace
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-from .errors import SettingsError
+from .errors import NumericalError, SettingsError
 from .long_audio import LONG_AUDIO_MODES, WindowedStream, plan_long_audio
 from .media import MediaPolicy
 from .prompt import PreparedPrompt, prepare_prompt
@@ -184,6 +185,26 @@ class _CancelCriteria(StoppingCriteria):
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+def check_finite_logits(logits: torch.Tensor, dtype: str) -> None:
+    """Raise NumericalError when logits hold inf or NaN, saying what to do (float16 overflows on real Gemma 3n weights)."""
+    if bool(torch.isfinite(logits).all()):
+        return
+    bad = "NaN" if bool(torch.isnan(logits).any()) else "inf"
+    cause = "float16 overflows on real Gemma 3n weights (activations reach inf)" if dtype == "float16" else "the weights or inputs overflow"
+    raise NumericalError(f"the model produced {bad} logits in {dtype}: {cause}. Use dtype bfloat16, or float32 where bfloat16 is not supported")
+
+
+@contextlib.contextmanager
+def checking_logits(model: torch.nn.Module, dtype: str) -> Iterator[None]:
+    """Check every step's raw logits (the LM head's output, before softcapping and sampling) while generating."""
+    head = model.get_output_embeddings()
+    hook = head.register_forward_hook(lambda module, args, output: check_finite_logits(output, dtype))
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
 def end_of_turn_id(tokenizer) -> int:
     """Id of <end_of_turn>, which ends a model turn in Gemma chat."""
     return tokenizer.convert_tokens_to_ids("<end_of_turn>")
@@ -218,7 +239,7 @@ class ChatStream:
         loaded = self.loaded
         eot = end_of_turn_id(loaded.tokenizer)
         try:
-            with loaded.lock, torch.inference_mode():
+            with loaded.lock, torch.inference_mode(), checking_logits(loaded.model, loaded.variant.dtype):
                 torch.manual_seed(self.settings.seed)
                 loaded.model.generate(
                     **model_inputs(loaded, self.prepared),
@@ -271,7 +292,7 @@ class ChatStream:
             tokens_per_s=(len(ids) - 1) / decode_s if decode_s > 0 else 0.0,
             total_s=time.perf_counter() - self.started,
             finish_reason=reason,
-            warnings=list(self.prepared.warnings),
+            warnings=[*self.prepared.warnings, *self.loaded.variant.warnings],
             dropped_turns=self.prepared.dropped_turns,
             video_frames=self.prepared.video_frames,
             audio_seconds=round(self.prepared.audio_seconds, 2),

@@ -1,6 +1,8 @@
 """Parameter counts and bytes by component, and Gemma 3n's "effective parameters".
 
-Counting happens on the meta device, so even E4B is sized without allocating its weights.
+Counting happens on the meta device, so even E4B is sized without allocating its weights. Totals
+include the k/v projections of KV-shared layers that the released files hold but transformers does
+not build (`FILE_ONLY`): 5.44B for E2B, 7.85B for E4B, as the released checkpoints count.
 Effective parameters, as Google counts them for Gemma 3n: the text decoder without the token
 embedding and per-layer-embedding tables, with the k/v projections of KV-shared layers counted as
 the released checkpoints hold them (transformers does not build those modules).
@@ -9,7 +11,7 @@ the released checkpoints hold them (transformers does not build those modules).
 from __future__ import annotations
 
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,9 +20,12 @@ from transformers import Gemma3nConfig, Gemma3nForCausalLM, Gemma3nForConditiona
 
 from .builtin.random_weights import canonical_name
 from .sources import read_config
-from .variant import DTYPES, Variant
+from .variant import DTYPES, Variant, dtype_warnings
 
 COMPONENTS = ("token_embeddings", "per_layer_embeddings", "text_decoder", "vision_tower", "audio_tower")
+# The k/v projections (and k norms) of KV-shared layers: the released checkpoint files hold them, transformers
+# builds no modules for them (those layers read the producer layer's cache). Totals count them, as the files do.
+FILE_ONLY = "shared_kv_in_files"
 
 
 @dataclass
@@ -36,6 +41,7 @@ class ModelInfo:
     total_bytes: int
     effective_params: int
     config: dict
+    warnings: list[str] = field(default_factory=list)  # e.g. float16's overflow on real weights
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -76,6 +82,11 @@ def shared_kv_params(text_config) -> int:
     kv_width = text_config.num_key_value_heads * text_config.head_dim
     bias = 2 * kv_width if text_config.attention_bias else 0
     return shared * (2 * text_config.hidden_size * kv_width + bias + text_config.head_dim)
+
+
+def with_file_only(params: dict[str, int], text_config) -> dict[str, int]:
+    """`params` plus the KV-shared layers' k/v weights that the released files hold (FILE_ONLY), so totals match the files."""
+    return {**params, FILE_ONLY: shared_kv_params(text_config)}
 
 
 def count_components(model: nn.Module) -> dict[str, int]:
@@ -139,7 +150,7 @@ def config_summary(text_config) -> dict:
 
 def describe(model: nn.Module, name: str, dtype: str, random_weights: bool) -> ModelInfo:
     """ModelInfo of a model (meta or real) at `dtype`."""
-    params = count_components(model)
+    params = with_file_only(count_components(model), model.config.get_text_config())
     element = torch.empty(0, dtype=DTYPES[dtype]).element_size()
     sizes = {k: v * element for k, v in params.items()}
     return ModelInfo(
@@ -152,6 +163,7 @@ def describe(model: nn.Module, name: str, dtype: str, random_weights: bool) -> M
         total_bytes=sum(sizes.values()),
         effective_params=effective_params(model),
         config=config_summary(model.config.get_text_config()),
+        warnings=dtype_warnings(dtype),
     )
 
 

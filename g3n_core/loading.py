@@ -129,17 +129,26 @@ def quiet_transformers() -> Iterator[None]:
 
 
 def _from_pretrained(variant: Variant, config: Gemma3nConfig, path: Path):
+    from .speed.file_pages import releasing_converted_sources
+    from .speed.ple_mmap import deferring_per_layer_table
+
+    model_class = Gemma3nForCausalLM if variant.text_only else Gemma3nForConditionalGeneration
+    if variant.ple == "mmap":
+        model_class = deferring_per_layer_table(model_class)  # the table is mapped afterwards, never loaded
+    with releasing_converted_sources():
+        return _load_class(model_class, variant, config, path)
+
+
+def _load_class(model_class, variant: Variant, config: Gemma3nConfig, path: Path):
     if variant.text_only:
-        return Gemma3nForCausalLM.from_pretrained(
+        return model_class.from_pretrained(
             path,
             config=config.text_config,
             dtype=variant.torch_dtype,
             attn_implementation=variant.attn,
             key_mapping=TEXT_ONLY_KEY_MAPPING,
         )
-    return Gemma3nForConditionalGeneration.from_pretrained(
-        path, config=config, dtype=variant.torch_dtype, attn_implementation=attn_implementation(variant)
-    )
+    return model_class.from_pretrained(path, config=config, dtype=variant.torch_dtype, attn_implementation=attn_implementation(variant))
 
 
 def _use_shape_checkpoint(name: str, variant: Variant) -> bool:

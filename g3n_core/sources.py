@@ -1,7 +1,8 @@
 """Where a model comes from: a built-in name, a local folder, or a Hugging Face hub id.
 
 Nothing here waits on an unreachable hub: `HF_HUB_OFFLINE=1` is honoured, and otherwise a
-two-second reachability probe decides before any download is tried.
+two-second reachability probe, through huggingface_hub's own HTTP client (its endpoint, proxies),
+decides before any download is tried.
 """
 
 from __future__ import annotations
@@ -9,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from transformers import AutoConfig, Gemma3nConfig
@@ -24,7 +23,7 @@ from .errors import ModelSourceError
 
 BUILTIN_NAMES = ("mini", "tiny", "e2b-shape", "e4b-shape")
 HUB_IDS = ("google/gemma-3n-E2B-it", "google/gemma-3n-E4B-it", "google/gemma-3n-E2B", "google/gemma-3n-E4B")
-HUB_HOST = "huggingface.co"
+REACH_TIMEOUT_S = 2.0
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -74,28 +73,64 @@ def classify(model: str) -> ModelSource:
 
 
 def hub_offline() -> bool:
-    """True when HF_HUB_OFFLINE asks for no network."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when HF_HUB_OFFLINE asks for no network (as huggingface_hub read it, or as the environment says now)."""
+    from huggingface_hub import constants
+
+    return constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-@lru_cache(maxsize=1)
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """Whether huggingface.co answers a TCP connect within `timeout` seconds (DNS included)."""
+def hub_endpoint() -> str:
+    """The hub huggingface_hub talks to: HF_ENDPOINT (a mirror) or https://huggingface.co."""
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def hub_reachable(timeout: float = REACH_TIMEOUT_S) -> bool:
+    """Whether huggingface_hub's endpoint answers within `timeout` seconds, asked the way huggingface_hub asks.
+
+    The probe goes through huggingface_hub's own HTTP client (`get_session()`: its proxies from
+    HTTPS_PROXY / HTTP_PROXY, its endpoint from HF_ENDPOINT), so a mirror or a proxy that
+    huggingface_hub would download through counts as reachable. Any HTTP answer below 500 does; the
+    result is remembered per endpoint for the process.
+    """
     if hub_offline():
         return False
+    endpoint = hub_endpoint()
+    if endpoint not in _REACHABLE:
+        _REACHABLE[endpoint] = _probe(endpoint, timeout)
+    return _REACHABLE[endpoint]
+
+
+_REACHABLE: dict[str, bool] = {}
+
+
+def _probe(endpoint: str, timeout: float) -> bool:
+    from huggingface_hub.utils import get_session
+
     result: list[bool] = []
 
     def probe() -> None:
         try:
-            with socket.create_connection((HUB_HOST, 443), timeout=timeout):
-                result.append(True)
-        except OSError:
+            response = get_session().head(endpoint, timeout=timeout, follow_redirects=False)
+            result.append(response.status_code < 500)
+        except Exception:  # noqa: BLE001 - connection refused, DNS, TLS, proxy and timeout errors all mean "not now"
             result.append(False)
 
-    thread = threading.Thread(target=probe, daemon=True)
+    thread = threading.Thread(target=probe, daemon=True)  # DNS lookups ignore the client's timeout; the join does not
     thread.start()
     thread.join(timeout)
     return bool(result and result[0])
+
+
+def unreachable_advice(model: str) -> str:
+    """What to say when a hub model is not cached and the hub cannot be asked."""
+    why = "HF_HUB_OFFLINE=1 is set" if hub_offline() else f"{hub_endpoint()} did not answer within {REACH_TIMEOUT_S:.0f} s"
+    return (
+        f"{model} is not in the local Hugging Face cache and the hub is unreachable ({why}). "
+        "Connect to the network (behind a proxy: set HTTPS_PROXY; with a mirror: set HF_ENDPOINT), "
+        "or use 'mini' or 'tiny', or a folder holding the checkpoint."
+    )
 
 
 def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
@@ -119,10 +154,7 @@ def read_config(source: ModelSource) -> Gemma3nConfig:
     if cached is not None:
         return _checked(AutoConfig.from_pretrained(str(cached.parent)), source)
     if not hub_reachable():
-        raise ModelSourceError(
-            f"{source.name} is not in the local Hugging Face cache and the hub is unreachable "
-            "(no network, or HF_HUB_OFFLINE=1). Use 'mini' or 'tiny', or a folder holding the checkpoint."
-        )
+        raise ModelSourceError(unreachable_advice(source.name))
     try:
         return _checked(AutoConfig.from_pretrained(source.name), source)
     except OSError as err:
@@ -148,7 +180,7 @@ def checkpoint_path(source: ModelSource) -> Path:
     from huggingface_hub import snapshot_download
 
     if not hub_reachable() and _cached_hub_file(source.name, "config.json") is None:
-        raise ModelSourceError(f"{source.name} is not cached locally and the hub is unreachable; use 'mini', 'tiny' or a local folder")
+        raise ModelSourceError(unreachable_advice(source.name))
     try:
         return Path(snapshot_download(source.name, local_files_only=not hub_reachable()))
     except Exception as err:  # noqa: BLE001 - hub errors come in many types; all mean the same to a user

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from .errors import ModelSourceError, SliceError, VariantError
+from .hardware import check_feature
 from .matformer.spec import MatformerSlice, custom_label
 from .remote import RemoteVariant, is_remote_spec, parse_remote_spec
 from .sources import ModelSource, classify, num_text_layers, read_config, source_layers
@@ -38,7 +39,15 @@ TOWERS = ("vision", "audio")
 PLE_MODES = ("resident", "mmap")
 KV_CACHES = ("dynamic", "static")
 QUANTS = ("none", "int8")
+FLOAT16_WARNING = (
+    "float16: real Gemma 3n weights overflow in float16 (activations reach inf); results may be wrong. "
+    "Use bfloat16, or float32 where bfloat16 is not supported"
+)
 
+
+def dtype_warnings(dtype: str) -> list[str]:
+    """Warnings that come with running in `dtype` (float16 overflows on real Gemma 3n weights)."""
+    return [FLOAT16_WARNING] if dtype == "float16" else []
 
 def knob(label: str, help: str, choices: tuple[str, ...] | None = None) -> dict[str, Any]:  # noqa: A002 - argparse's word
     """A field's metadata: `label` names its control, `help` is one line for people, `choices` lists a closed set."""
@@ -64,7 +73,7 @@ class Variant:
     attn: str = field(default="sdpa", metadata=knob(
         "Attention", "attention implementation; flex_attention and flash_attention_2 need a CUDA GPU", ATTN_IMPLS))
     dtype: str = field(default="float32", metadata=knob(
-        "dtype", "weights' dtype; when not given: float32 for mini and tiny on the CPU, else bfloat16", tuple(DTYPES)))
+        "dtype", "weights' dtype (float16: GPUs only, and real weights overflow in it); when not given: float32 for mini and tiny on the CPU, else bfloat16", tuple(DTYPES)))
     device: str = field(default="cpu", metadata=knob("Device", "cpu, cuda or cuda:N; when not given: cuda when one is visible"))
     towers: tuple[str, ...] = field(default=TOWERS, metadata=knob(
         "Towers", "encoders loaded beside the text decoder, a comma list; none or text = text only", TOWERS))
@@ -82,7 +91,11 @@ class Variant:
     compile: bool = field(default=False, metadata=knob("torch.compile", "compile the decode step (needs kv_cache=static)"))
     quant: str = field(default="none", metadata=knob("Quantization", "none, or int8 weights (changes the outputs)", QUANTS))
     prepack: bool = field(default=False, metadata=knob(
-        "Packed bf16 weights", "oneDNN-packed bfloat16 linears on the CPU (bit-identical, faster decode)"))
+        "Packed bf16 weights", "oneDNN-packed bfloat16 linears on the CPU (bit-identical, faster decode; needs AVX-512 or AVX-NE-CONVERT)"))
+    fuse_linears: bool = field(default=False, metadata=knob(
+        "Fused projections", "q|k|v and gate|up each computed as one product (bit-identical, fewer kernel calls)"))
+    hugepages: bool = field(default=False, metadata=knob(
+        "Huge-page weights", "weights copied once into 2 MiB transparent huge pages on the CPU (bit-identical, fewer TLB misses)"))
     # Values derived once per instance (model source, parent layer count); never copied by replace().
     _meta: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
@@ -133,7 +146,10 @@ class Variant:
         if dtype == "float16" and device == "cpu":
             raise VariantError("dtype", "float16 is not supported on the CPU here (slow, incomplete kernels); use bfloat16 or float32")
         if dtype == "bfloat16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
-            raise VariantError("dtype", f"this GPU ({torch.cuda.get_device_name()}) has no bfloat16 support; use float16 or float32")
+            raise VariantError(
+                "dtype", f"this GPU ({torch.cuda.get_device_name()}) has no bfloat16 support; use float32 "
+                "(float16 overflows on real Gemma 3n weights)"
+            )
         self._set("dtype", dtype)
 
     def _check_attn(self) -> None:
@@ -211,16 +227,16 @@ class Variant:
         for name in BOOL_FIELDS:
             if not isinstance(getattr(self, name), bool):
                 raise VariantError(name, f"must be true or false, got {getattr(self, name)!r}")
-        if self.prepack and (self.device != "cpu" or self.dtype != "bfloat16"):
-            raise VariantError(
-                "prepack", "pre-packed oneDNN weights are a CPU bfloat16 feature (bit-identical and faster there); use device=cpu dtype=bfloat16"
-            )
+        if self.prepack:
+            check_feature("prepack", "prepack=true", self.device, self.dtype)
         if self.compile and self.kv_cache != "static":
             raise VariantError("compile", "compiling the decode step needs fixed shapes: set kv_cache=static as well")
-        if self.ple == "mmap" and self.source.is_shape and self.dtype != "bfloat16":
-            raise VariantError(
-                "ple", f"ple=mmap maps {self.model}'s bfloat16 checkpoint (written once to the cache); use dtype=bfloat16"
-            )
+        if self.compile:
+            check_feature("compile", "kv_cache=static compile=true", self.device, self.dtype)
+        if self.fuse_linears and self.quant != "none":
+            raise VariantError("fuse_linears", f"fuses float weights; with quant={self.quant} leave it off")
+        if self.hugepages:
+            check_feature("hugepages", "hugepages=true", self.device, self.dtype)
 
     # -- derived values -----------------------------------------------------------------------
 
@@ -228,6 +244,11 @@ class Variant:
     def torch_dtype(self) -> torch.dtype:
         """The torch dtype named by `dtype`."""
         return DTYPES[self.dtype]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a person reading this variant's results must know (float16's overflow on real weights)."""
+        return dtype_warnings(self.dtype)
 
     @property
     def text_only(self) -> bool:

@@ -10,7 +10,7 @@ from matformer_cases import SLICES, logits, prompts, run_as_sliced, widths_by_pa
 from transformers import Gemma3nForCausalLM, Gemma3nForConditionalGeneration
 
 from g3n_core import MatformerSlice, Variant, load_model
-from g3n_core.info import count_components, model_info
+from g3n_core.info import count_components, model_info, with_file_only
 from g3n_core.matformer.slicing import slice_model, text_model
 from g3n_core.prompt import prepare_prompt
 
@@ -111,6 +111,6 @@ def test_load_model_applies_the_variant_slice_and_meta_sizes_match_real_tensors(
     reference = slice_model(copy.deepcopy(tiny.model), slc)
     assert torch.equal(logits(loaded.model, inputs["image"]), logits(reference, inputs["image"]))
     info = model_info(Variant(matformer=slc))  # meta device
-    assert info.params == count_components(loaded.model)
+    assert info.params == with_file_only(count_components(loaded.model), loaded.text_config)  # + the KV-shared k/v files hold
     assert info.config["layers"] == 12 and info.config["kv_shared_layers"] == 8
     assert info.effective_params < model_info(Variant()).effective_params

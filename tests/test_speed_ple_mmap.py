@@ -11,6 +11,7 @@ from benchmarks.fidelity import teacher_forced_logits
 from benchmarks.plain import fixed_prompt
 from benchmarks.timing import timed_generate
 from g3n_core import GenerationSettings, Variant, VariantError, chat, load_model
+from g3n_core.builtin.checkpoint import ensure_tiny
 from g3n_core.errors import ModelSourceError
 from g3n_core.sparsity import text_decoder
 from g3n_core.speed.ple_mmap import MappedPerLayerEmbedding, map_per_layer_table
@@ -70,11 +71,34 @@ def test_multimodal_model_maps_the_nested_table_and_chats(tiny, media):
     assert chat(mapped, message, settings).text == chat(tiny, message, settings).text
 
 
-def test_shapes_map_only_their_bfloat16_checkpoint():
-    with pytest.raises(VariantError) as caught:
-        Variant(model="e2b-shape", ple="mmap", dtype="float32", towers=())
-    assert caught.value.field == "ple"
-    Variant(model="e2b-shape", ple="mmap", dtype="bfloat16", towers=())  # valid; nothing is built here
+def test_shapes_map_their_bfloat16_checkpoint_in_any_dtype():
+    for dtype in ("bfloat16", "float32"):  # float32 reads the bf16 checkpoint's rows and casts them; nothing is built here
+        Variant(model="e2b-shape", ple="mmap", dtype=dtype, towers=())
+
+
+@pytest.mark.parametrize("skip", [(), (5, 6, 7, 8, 9)], ids=["full", "layer-skipping slice"])
+def test_the_table_is_never_loaded(monkeypatch, skip):
+    """from_pretrained never reads the checkpoint's per-layer table with ple=mmap (nor does a slice cut it)."""
+    from transformers import core_model_loading
+
+    from g3n_core import MatformerSlice
+
+    shapes: list[tuple[int, ...]] = []
+    spawn = core_model_loading.spawn_materialize
+
+    def recording(pool, tensor, *args, **kwargs):  # every checkpoint tensor transformers reads passes here
+        shapes.append(tuple(tensor.get_shape()) if hasattr(tensor, "get_shape") else tuple(tensor.shape))
+        return spawn(pool, tensor, *args, **kwargs)
+
+    monkeypatch.setattr(core_model_loading, "spawn_materialize", recording)
+    matformer = MatformerSlice(ffn=(256,) * (15 - len(skip)), skip=skip) if skip else None
+    table = tuple(map_per_layer_table(ensure_tiny()).shape)
+    load_model(Variant(towers=(), matformer=matformer, dtype="bfloat16"))
+    assert table in shapes  # the resident load reads it (and converts it to bfloat16) ...
+    shapes.clear()
+    mapped = load_model(Variant(towers=(), matformer=matformer, dtype="bfloat16", ple="mmap"))
+    assert shapes and table not in shapes  # ... the mapped one never does
+    assert isinstance(text_decoder(mapped.model).embed_tokens_per_layer, MappedPerLayerEmbedding)
 
 
 def test_a_folder_without_safetensors_is_a_clear_error(tmp_path):
@@ -93,3 +117,20 @@ def test_a_slice_that_skips_layers_reads_the_kept_layers_columns():
     ids = fixed_prompt(16, seed=4)
     forced = timed_generate(sliced.model, ids, 6).tokens
     assert torch.equal(teacher_forced_logits(mapped.model, ids, forced), teacher_forced_logits(sliced.model, ids, forced))
+
+
+def test_checkpoint_numel_counts_the_file_from_its_headers(monkeypatch, capsys):
+    from safetensors import safe_open
+
+    from benchmarks import memory
+
+    checkpoint = ensure_tiny()
+    with safe_open(str(checkpoint / "model.safetensors"), framework="pt") as file:
+        expected = sum(torch.Size(file.get_slice(key).get_shape()).numel() for key in file.keys())
+    assert memory.checkpoint_numel(checkpoint) == expected
+    # The load-peak benchmark measures plain transformers only where its converted load fits.
+    monkeypatch.setattr(memory, "available_memory_gb", lambda: expected * 4 / 1e9 / 0.8 * 1.01)
+    assert memory.plain_fits("tiny", "float32")
+    monkeypatch.setattr(memory, "available_memory_gb", lambda: expected * 4 / 1e9 / 0.8 * 0.99)
+    assert not memory.plain_fits("tiny", "float32")
+    assert "skipped [plain transformers]: its float32 load would allocate" in capsys.readouterr().out

@@ -176,6 +176,29 @@ def _copy_assets(src: Path, staging: Path) -> list[str]:
     return copied
 
 
+def legacy_keys(config: dict, dtype: str | None = None) -> dict:
+    """`config` (a config.json dict) with the keys transformers 4 wrote beside transformers 5's: `torch_dtype`
+    next to `dtype` (top level and every sub-config), `rope_theta` / `rope_local_base_freq` next to the text
+    config's `rope_parameters`. Tools that read the released checkpoints' keys keep working on exports."""
+    out = dict(config)
+    dtype = out.get("dtype") or dtype
+    if dtype is not None:
+        out["torch_dtype"] = dtype
+    rope = out.get("rope_parameters")
+    if isinstance(rope, dict) and "full_attention" in rope:
+        out["rope_theta"] = rope["full_attention"].get("rope_theta")
+        out["rope_local_base_freq"] = rope.get("sliding_attention", {}).get("rope_theta")
+    for key, value in config.items():
+        if key.endswith("_config") and isinstance(value, dict):
+            out[key] = legacy_keys(value, dtype)
+    return out
+
+
+def add_legacy_keys(path: Path) -> None:
+    """Rewrite a config.json with `legacy_keys` added."""
+    path.write_text(json.dumps(legacy_keys(json.loads(path.read_text())), indent=2, sort_keys=True) + "\n")
+
+
 def _describe(staging: Path, model: str, slc: MatformerSlice, plan: SlicePlan) -> None:
     skipped = [i for i in range(plan.parent_layers) if i not in plan.kept]
     record = {"parent": model, "parent_layers": plan.parent_layers, "kept_layers": list(plan.kept), **slc.to_dict()}
@@ -220,6 +243,7 @@ def export_slice(
         _write_weights(src, staging, plan, chunk_bytes, progress)
         progress(0.92, "writing config, tokenizer and processor files")
         slice_config(config, plan).save_pretrained(staging)
+        add_legacy_keys(staging / "config.json")
         _copy_assets(src, staging)
         _describe(staging, model, slc, plan)
         if out.exists():

@@ -13,7 +13,7 @@ from functools import lru_cache
 import torch
 
 from ..errors import SliceError
-from ..info import count_components, effective_params, meta_model
+from ..info import count_components, effective_params, meta_model, with_file_only
 from ..sources import classify, read_config
 from ..variant import DTYPES
 from .presets import LabPreset, lab_presets
@@ -38,6 +38,7 @@ def _sized(model: str, slc: MatformerSlice | None, dtype: str) -> dict:
         text = slice_model(text, slc)
     params = {name: count for name, count in count_components(text).items() if name in TEXT_COMPONENTS}
     params.update(_tower_params(model))
+    params = with_file_only(params, text.config)  # the k/v weights the files hold for KV-shared layers
     element = torch.empty(0, dtype=DTYPES[dtype]).element_size()
     text_config = text.config
     return {

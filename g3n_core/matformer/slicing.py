@@ -224,7 +224,8 @@ def _slice_per_layer_tables_(text: nn.Module, plan: SlicePlan) -> None:
     blocks = layer_blocks(plan)
     width = len(plan.kept) * plan.per_layer_dim
     table = text.embed_tokens_per_layer
-    table.weight = _new_param(table.weight, keep_columns(table.weight, blocks))
+    if getattr(table, "weight", None) is not None:  # a mapped table (ple=mmap) reads the kept columns itself
+        table.weight = _new_param(table.weight, keep_columns(table.weight, blocks))
     table.embedding_dim = width
     projection = text.per_layer_model_projection
     projection.weight = _new_param(projection.weight, keep_rows(projection.weight, blocks))

@@ -6,13 +6,17 @@ memory-mapped view of the safetensors file: a lookup reads only the pages of the
 in use, the table is never copied into memory nor onto a GPU, and rows are cast to the model's
 dtype after the lookup (the same values as casting the whole table first).
 
-The table is deliberately not a parameter or buffer: `model.to(device)` must not copy it.
+The table is deliberately not a parameter or buffer: `model.to(device)` must not copy it. Nor is it
+ever loaded: the model is built with a weightless PendingPerLayerTable (`deferring_per_layer_table`),
+so `from_pretrained` skips the checkpoint's table, and the mapped view replaces the placeholder.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,15 @@ def _header(path: Path) -> tuple[dict, int]:
     with open(path, "rb") as file:
         (length,) = struct.unpack("<Q", file.read(8))
         return json.loads(file.read(length)), 8 + length
+
+
+def checkpoint_numel(checkpoint: Path) -> int:
+    """Elements of every tensor a checkpoint folder's safetensors files hold (read from their headers only)."""
+    total = 0
+    for path in _safetensors_files(checkpoint):
+        header, _ = _header(path)
+        total += sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
+    return total
 
 
 def map_tensor(path: Path, entry: dict, data_start: int) -> torch.Tensor:
@@ -92,6 +105,38 @@ class MappedPerLayerEmbedding(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, memory-mapped {self.table.dtype}"
+
+
+class PendingPerLayerTable(nn.Module):
+    """Stands in for the per-layer table from construction until `map_per_layer_embeddings` maps it: no weight.
+
+    Built in place of Gemma3nTextScaledWordEmbedding by `deferring_per_layer_table`, so `from_pretrained`
+    has no parameter to load the checkpoint's table into: it never reads, converts or allocates it (a
+    float32 load of E2B would otherwise materialise 7.5 GiB), and a MatFormer slice has nothing to cut.
+    """
+
+    def __init__(self, table: nn.Module):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = table.num_embeddings, table.embedding_dim
+        self.padding_idx, self.scalar_embed_scale = table.padding_idx, table.scalar_embed_scale
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        raise ModelSourceError("the per-layer embedding table was never mapped (ple=mmap): load the model with g3n_core.load_model")
+
+
+@lru_cache(maxsize=None)
+def deferring_per_layer_table(model_class: type) -> type:
+    """A subclass of a Gemma 3n model class whose per-layer table is a PendingPerLayerTable from construction on."""
+
+    class Deferred(model_class):
+        def __init__(self, config, *args, **kwargs):
+            super().__init__(config, *args, **kwargs)
+            decoder = text_decoder(self)
+            decoder.embed_tokens_per_layer = PendingPerLayerTable(decoder.embed_tokens_per_layer)
+
+    Deferred.__name__ = Deferred.__qualname__ = model_class.__name__  # transformers looks classes up by name
+    Deferred.__module__ = model_class.__module__
+    return Deferred
 
 
 def kept_columns(parent: Gemma3nTextConfig, matformer: MatformerSlice | None) -> torch.Tensor | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .file_pages import release_file_pages
 from .linear_swap import swap_linears
 
 
@@ -59,5 +60,13 @@ def packable(linear: nn.Module) -> bool:
 
 
 def prepack_linears(model: nn.Module) -> int:
-    """Replace every packable Linear of the text decoder and the LM head with a PackedLinear; returns how many."""
-    return swap_linears(model, packable, PackedLinear)
+    """Replace every packable Linear of the text decoder and the LM head with a PackedLinear (and pack fused
+    projections, fuse_linears=True); returns how many."""
+    from .fused_linears import FusedGroup
+
+    groups = [m for m in model.modules() if isinstance(m, FusedGroup) and m.weight.dtype == torch.bfloat16 and m.weight.device.type == "cpu"]
+    for group in groups:
+        weight = group.weight
+        group.pack_(pack_weight)
+        release_file_pages([weight])
+    return swap_linears(model, packable, PackedLinear) + len(groups)

@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import hardware
 from ..sparsity import text_decoder
 from .ple_mmap import MappedPerLayerEmbedding
+from .hugepages import huge_page_tensor
 from .prepack import PackedLinear, pack_weight, packed_linear
 from .quantize import int8_linear, quantize_rows
 from .sparse_ffn import RowTable, SparseDecodeMLP
@@ -69,7 +71,7 @@ def _module_bytes(module: nn.Module, seen: set[int], active_fraction: float) -> 
         table = module.table if isinstance(module, MappedPerLayerEmbedding) else module.weight
         scale = sum(_tensor_bytes(b) for b in module.buffers(recurse=False))
         return table.shape[1] * table.element_size() + scale  # one row per token
-    if isinstance(module, PackedLinear):
+    if isinstance(module, PackedLinear) or getattr(module, "packed", None) is not None:  # opaque oneDNN layouts
         return module.packed_bytes()
     if isinstance(module, RowTable):
         return round((_tensor_bytes(module.rows) + _tensor_bytes(module.scale)) * active_fraction)
@@ -160,10 +162,16 @@ def _matvec_layouts(weights: list[torch.Tensor], x: torch.Tensor, int8: bool):
         yield "int8pack", lambda: [int8_linear(x, q, s) for q, s in weights]
         return
     yield "linear", lambda: [F.linear(x, w) for w in weights]
-    if x.device.type == "cpu" and x.dtype == torch.bfloat16:
+    if x.device.type == "cpu" and hardware.thp_mode() != "never":  # hugepages=True: the same kernel, 2 MiB pages
+        for i, w in enumerate(weights):
+            weights[i] = huge_page_tensor(w).copy_(w)
+        yield "linear (huge pages)", lambda: [F.linear(x, w) for w in weights]
+    if x.device.type == "cpu" and x.dtype == torch.bfloat16 and hardware.cpu_info().onednn_bf16:  # packing needs oneDNN bf16
         packed = [pack_weight(w) for w in weights]
         yield "oneDNN-packed", lambda: [packed_linear(x, p) for p in packed]
         del packed
+    if x.device.type == "cpu" and x.dtype == torch.bfloat16 and not hardware.cpu_info().onednn_bf16:
+        return  # the sparse FFN's [in, out] product runs in float32 there (RowTable.float32_combine): ~0.3 GB/s in bf16
     for i, w in enumerate(weights):
         weights[i] = w.t().contiguous()  # [in, out]: the layout the sparse FFN uses for down_proj
     yield "x @ w(in x out)", lambda: [x @ w for w in weights]
