@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from g3n_core.info import cpu_model
+from g3n_core.host import cpu_model
 from evals.results import atomic_write_text
 from g3n_core import hardware
 

@@ -10,9 +10,7 @@ the released checkpoints hold them (transformers does not build those modules).
 
 from __future__ import annotations
 
-import platform
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -173,14 +171,3 @@ def model_info(variant: Variant) -> ModelInfo:
 
     source = variant.source
     return describe(variant_meta_model(variant), variant.model, variant.dtype, has_random_weights(source))
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), for records of where something was measured."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

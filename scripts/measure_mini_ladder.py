@@ -25,7 +25,7 @@ from evals.report import comparison_table  # noqa: E402
 from evals.results import read_samples  # noqa: E402
 from evals.runner import run  # noqa: E402
 from g3n_core import parse_variant_spec  # noqa: E402
-from g3n_core.info import cpu_model  # noqa: E402
+from g3n_core.host import cpu_model  # noqa: E402
 from g3n_core.matformer.mini_ladder import TABLE, ladder_table, mini_presets, read_table  # noqa: E402
 
 KNOBS = ("mini sparsity=off", "mini quant=int8", "mini sparse_ffn=true", "mini dtype=bfloat16")

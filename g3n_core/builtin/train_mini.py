@@ -207,7 +207,7 @@ def train(settings: TrainSettings, out: Path) -> Path:
     """Run training into `out`; returns the checkpoint folder."""
     from tqdm import tqdm
 
-    from ..info import cpu_model
+    from ..host import cpu_model
 
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(settings.threads)
