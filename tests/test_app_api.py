@@ -23,14 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 FEW = dict(max_new_tokens=4)
 
 
-@pytest.fixture(scope="module")
-def server():
-    """app.py asked for the E4B hub model with the hub offline: it must fall back to mini and serve."""
+def _start_app(args: list[str], **env: str):
+    """Start app.py on a free port with `args`; yield its URL and its log lines; stop it afterwards."""
     port = free_port()
-    env = {**os.environ, "G3N_MODEL": "google/gemma-3n-E4B-it", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "G3N_CACHE_BYTES": str(4 * 2**30)}  # the same budget on every machine: tiny fits, e4b-shape in float32 never does
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "G3N_CACHE_BYTES": str(4 * 2**30), **env}  # the same budget on every machine: tiny fits, e4b-shape in float32 never does
     proc = subprocess.Popen(
-        [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--max-file-size", "1mb"],
+        [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--max-file-size", "1mb", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines: list[str] = []
@@ -42,6 +41,18 @@ def server():
     yield {"url": f"http://127.0.0.1:{port}", "log": lines}
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """app.py asked for the E4B hub model with the hub offline: it must fall back to mini and serve."""
+    yield from _start_app([], G3N_MODEL="google/gemma-3n-E4B-it")
+
+
+@pytest.fixture(scope="module")
+def tiny_server():
+    """app.py on tiny (random weights): replies never end early and differ by seed, what the concurrency tests need."""
+    yield from _start_app(["--model", "tiny"])
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +94,8 @@ def test_mini_answers_the_chat_examples_through_the_api(client):
         assert client.predict(message, max_new_tokens=8, api_name="/chat").strip() == answer, example["display_text"]
 
 
-def test_chat_endpoint_takes_text_image_audio_and_video(client, media):
+def test_chat_endpoint_takes_text_image_audio_and_video(server, media):
+    client = Client(server["url"], verbose=False)  # a session of its own: its history holds only these turns
     assert isinstance(client.predict({"text": "Hello!", "files": []}, **FEW, api_name="/chat"), str)
     for kind in ("image", "audio", "video"):
         reply = client.predict({"text": f"What is in this {kind}?", "files": [handle_file(str(media[kind]))]}, **FEW, api_name="/chat")
@@ -137,8 +149,8 @@ def test_uploads_over_the_size_cap_are_refused(server):
     assert response.status_code == 413
 
 
-def test_eight_concurrent_sessions_each_get_their_own_reply(server):
-    clients = [Client(server["url"], verbose=False) for _ in range(8)]
+def test_eight_concurrent_sessions_each_get_their_own_reply(tiny_server):
+    clients = [Client(tiny_server["url"], verbose=False) for _ in range(8)]
 
     def session(i: int):
         text = f"Session {i} asks about topic number {i * 7}"
@@ -152,8 +164,8 @@ def test_eight_concurrent_sessions_each_get_their_own_reply(server):
     assert len({reply for _, reply, _ in results}) == 8
 
 
-def test_long_generation_neither_blocks_other_pages_nor_survives_cancel(server):
-    long_session, other = Client(server["url"], verbose=False), Client(server["url"], verbose=False)
+def test_long_generation_neither_blocks_other_pages_nor_survives_cancel(tiny_server):
+    long_session, other = Client(tiny_server["url"], verbose=False), Client(tiny_server["url"], verbose=False)
     job = long_session.submit({"text": "Write a very long story", "files": []}, max_new_tokens=1900, api_name="/chat")
     deadline = time.time() + 60
     while not job.outputs():
