@@ -220,6 +220,9 @@ def test_three_variant_comparison_shows_verdict_table_charts_and_disagreements(p
     page.locator("#diff-only").get_by_text("B right / A wrong").click()
     page.wait_for_function("() => !document.querySelector('#compare-explorer').innerText.includes('differing examples on builtin_image_qa: A better')"
                            " || document.querySelector('#compare-explorer').innerText.includes('No differing')", timeout=30_000)  # fmt: skip
+    page.set_viewport_size({"width": 400, "height": 860})  # on a phone the charts (shown once a run exists) stack
+    directions = page.evaluate(CHART_ROWS)
+    assert directions and set(directions) == {"column"}, directions
 
 
 def test_matformer_tab_shows_a_lab_preset_for_e4b(page):
@@ -408,9 +411,12 @@ PAINTED = """async (selector) => {
 }"""
 
 
+CHART_ROWS = "() => [...document.querySelectorAll('[id^=chart-]')].map(e => getComputedStyle(e.parentElement).flexDirection)"
+
+
 def test_the_example_video_plays_in_the_browser(page):
     _set_number(page, "max-new-tokens", 4)
-    page.get_by_text("Video: what happens?").click()
+    page.get_by_text("Video with sound: what happens?").click()
     page.locator("#chat-input .thumbnail-wrapper").first.wait_for(timeout=20_000)
     page.locator("#chat-input textarea").press("Enter")
     player = "#chatbot .message.user video"
@@ -442,8 +448,8 @@ def test_a_400px_screen_keeps_the_header_every_tab_and_stacks_the_charts(browser
         page.locator("#model-load").click()
         page.locator("#model-load-note").get_by_text("Loaded").wait_for(timeout=60_000)  # confirmed beside the button
         page.get_by_role("tab", name="📊 Compare").click()
-        directions = page.evaluate("() => [...document.querySelectorAll('[id^=chart-]')].map(e => getComputedStyle(e.parentElement).flexDirection)")
-        assert directions and set(directions) == {"column"}  # charts stack
+        page.locator("#compare-run").wait_for(timeout=10_000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400 + 1  # nothing wider than the screen (charts: after a run)
         page.get_by_role("tab", name="🪆 MatFormer").click()
         page.locator("#slice-summary").wait_for(timeout=30_000)
         page.screenshot(path=str(SHOTS / "phone_matformer.png"), full_page=True)
