@@ -41,6 +41,11 @@ class ModelInfo:
     config: dict
     warnings: list[str] = field(default_factory=list)  # e.g. float16's overflow on real weights
 
+    @property
+    def resident_bytes(self) -> int:
+        """Bytes the loaded model holds: the total less what only the files hold (FILE_ONLY)."""
+        return self.total_bytes - self.bytes.get(FILE_ONLY, 0)
+
     def to_dict(self) -> dict:
         """JSON-ready dict."""
         return asdict(self)

@@ -110,6 +110,7 @@ class _FakeStream:
 
     def __init__(self, text: str, seconds: float):
         self.text, self.seconds, self.cancelled = text, seconds, False
+        self.early_warnings: list[str] = []
         self.reply = None
 
     def cancel(self):
