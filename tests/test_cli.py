@@ -93,8 +93,10 @@ def test_invalid_utf8_in_an_argument_is_one_line_not_a_traceback():
 def test_info_matches_published_effective_params_without_allocating(model, published):
     result = subprocess.run(
         [sys.executable, "-c",
-         "import json, resource, sys; from g3n_core.cli import main; main(sys.argv[1:]); "
-         "print(json.dumps({'max_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))",
+         # VmHWM is this process's own peak; getrusage's ru_maxrss would carry the forking pytest process's RSS across exec
+         "import json, sys; from g3n_core.cli import main; main(sys.argv[1:]); "
+         "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]; "
+         "print(json.dumps({'max_rss_mb': int(hwm) / 1024}))",
          "info", "--model", model, "--json"],
         capture_output=True, text=True, env=ENV, timeout=300,
     )
