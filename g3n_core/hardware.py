@@ -18,13 +18,13 @@ whether it runs and why; `check_feature()` is what `Variant` calls.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from .errors import VariantError
+from .host import cpu_model
 
 # oneDNN's ISA names for ONEDNN_MAX_CPU_ISA, lowest first (aliases share a rank).
 ONEDNN_ISA_RANK = {
@@ -85,18 +85,16 @@ class CpuInfo:
         return f"{self.model}: {self.simd} kernels, {bf16}{self.limits}"
 
 
-def _proc_cpuinfo() -> tuple[str, frozenset[str]]:
-    model, flags = platform.processor() or "unknown CPU", frozenset()
+def _cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of /proc/cpuinfo (empty where it cannot be read)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == (platform.processor() or "unknown CPU"):
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = frozenset(value.split())
+            if key.strip() == "flags":
+                return frozenset(value.split())
     except OSError:
         pass
-    return model, flags
+    return frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -104,11 +102,10 @@ def cpu_info() -> CpuInfo:
     """What this process's CPU runs (read once)."""
     import torch
 
-    model, flags = _proc_cpuinfo()
     compiler = os.environ.get("CXX") or next((name for name in CXX_NAMES if shutil.which(name)), None)
     return CpuInfo(
-        model=model,
-        flags=flags,
+        model=cpu_model(),
+        flags=_cpu_flags(),
         aten_capability=torch.backends.cpu.get_cpu_capability(),
         onednn_max_isa=os.environ.get("ONEDNN_MAX_CPU_ISA") or None,
         onednn_bf16_reported=bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),

@@ -43,7 +43,8 @@ def test_memory_by_component_and_peak():
     cache = ModelCache()
     rows = {m.name: m.value for m in measure_memory(variant, cache, MeasureSettings(kv_context=32))}
     components = {k: v for k, v in rows.items() if k.startswith("weight_bytes_") and k != "weight_bytes_loaded"}
-    assert sum(components.values()) == model_info(variant).total_bytes
+    assert sum(components.values()) == model_info(variant).resident_bytes  # what only the files hold is not a row
+    assert "weight_bytes_shared_kv_in_files" not in components
     assert components["weight_bytes_vision_tower"] == 0 and components["weight_bytes_per_layer_embeddings"] > 0
     assert rows["peak_rss_bytes"] >= rows["peak_memory_bytes"] > 0 and rows["kv_cache_bytes"] > 0
     assert variant in cache  # loaded once, through the cache, and kept for the tasks that follow

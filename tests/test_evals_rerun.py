@@ -74,3 +74,16 @@ def test_rerun_reproduces_the_accuracy_numbers_exactly(run_dir, tmp_path, capsys
     with pytest.raises(EvalError, match="no manifest.json"):
         read_manifest(tmp_path)
     assert main(["rerun", str(run_dir), "--out", str(run_dir)]) == 2
+
+
+def test_every_repository_task_names_the_files_a_manifest_hashes():
+    """A built-in or media task's data files exist, so a run's manifest records what it read."""
+    from evals.tasks import all_tasks
+    from evals.tasks.builtin import DATA
+
+    repository_tasks = [t for t in all_tasks().values() if t.suite in ("builtin", "media")]
+    assert {t.suite for t in repository_tasks} == {"builtin", "media"}
+    for task in repository_tasks:
+        files = task.source.get("files", [])
+        assert files, f"{task.name} names no source files"
+        assert all((DATA / f).is_file() for f in files), task.name

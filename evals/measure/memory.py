@@ -20,7 +20,7 @@ import time
 import psutil
 import torch
 
-from g3n_core.info import model_info
+from g3n_core.info import FILE_ONLY, model_info
 
 from .common import Measurement, MeasureSettings, prompt_ids
 
@@ -58,8 +58,11 @@ class PeakRSS:
 
 
 def weight_bytes_by_component(variant) -> dict[str, int]:
-    """Bytes of the weights per component (token embeddings, PLE, decoder, towers) at the variant's dtype."""
-    return dict(model_info(variant).bytes)
+    """Bytes of the weights the loaded model holds per component (token embeddings, PLE, decoder, towers) at the variant's dtype.
+
+    What only the released files hold (FILE_ONLY: the KV-shared layers' k/v projections, which
+    transformers never builds) is left out: it is never in memory."""
+    return {name: value for name, value in model_info(variant).bytes.items() if name != FILE_ONLY}
 
 
 def _cache_bytes(cache) -> int:

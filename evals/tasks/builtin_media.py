@@ -17,6 +17,9 @@ LONG_SPEECH_TOKENS = 160  # per window: 30 s of speech is about 80 words
 SOURCE = "espeak-ng passages of 60-130 s (16 kHz OGG Vorbis)"
 
 
+LONG_SPEECH_FILES = {"files": ["long_speech.jsonl"]}  # the manifest hashes them (and the clips they name)
+
+
 def long_speech_docs() -> list[dict]:
     """The long clips with their transcripts."""
     return read_jsonl("long_speech.jsonl", media_key="audio")
@@ -38,15 +41,16 @@ def media_tasks() -> list:
     return [
         speech_recognition_task(
             "builtin_long_speech_asr", f"3 {SOURCE}, transcribed by windows of <= 30 s (long_audio=chunk); WER and CER",
-            long_speech_docs, suite="media", licence=LICENCE, max_new_tokens=LONG_SPEECH_TOKENS,
+            long_speech_docs, suite="media", licence=LICENCE, max_new_tokens=LONG_SPEECH_TOKENS, source=LONG_SPEECH_FILES,
         ),
         speech_recognition_task(
             "builtin_long_speech_asr_truncated", f"the same {SOURCE}, only their first 30 s heard (long_audio=truncate); WER and CER",
             long_speech_docs, suite="media", licence=LICENCE, max_new_tokens=LONG_SPEECH_TOKENS, long_audio="truncate",
+            source=LONG_SPEECH_FILES,
         ),
         speech_recognition_task(
             "builtin_long_speech_asr_short", "the same speech cut into its 68 sentences, each transcribed alone; WER and CER",
-            sentence_docs, suite="media", licence=LICENCE, max_new_tokens=40,
+            sentence_docs, suite="media", licence=LICENCE, max_new_tokens=40, source=LONG_SPEECH_FILES,
         ),
         GenerationTask(
             name="builtin_video_qa",
@@ -58,5 +62,6 @@ def media_tasks() -> list:
             towers=("vision", "audio"),
             licence=LICENCE,
             suite="media",
+            source={"files": ["video_qa.jsonl"]},
         ),
     ]
