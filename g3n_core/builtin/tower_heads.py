@@ -1,0 +1,78 @@
+"""Probing mini's vision tower: a head that names a picture's content from its soft tokens, and their spread.
+
+Trained through the decoder alone, mini v1's vision tower became input-independent (its soft
+tokens the same for every picture to 1e-7). `scripts/probe_mini_vision.py` trains the tower with
+this head and no decoder, to tell an optimisation collapse from the decoder learning to ignore
+the picture: with the head alone the tower still collapses (docs/mini.md, "Towards v2").
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class AttentionProbe(nn.Module):
+    """Learned queries attending over soft tokens, each query's output classified."""
+
+    def __init__(self, dim: int, queries: int, classes: int):
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(queries, dim) * dim**-0.5)
+        self.attention = nn.MultiheadAttention(dim, num_heads=1, batch_first=True)
+        self.classify = nn.Linear(dim, classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, T, D] soft tokens -> [B, queries, classes] logits."""
+        queries = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
+        pooled, _ = self.attention(queries, tokens, tokens, need_weights=False)
+        return self.classify(pooled)
+
+
+def spread(embeddings: torch.Tensor) -> float:
+    """How much a batch's soft embeddings differ between items: mean |e_i - mean| / mean |e_i| (0: input-independent)."""
+    if embeddings.shape[0] < 2:
+        return float("nan")
+    flat = embeddings.detach().flatten(1).float()
+    return float((flat - flat.mean(0)).norm(dim=1).mean() / flat.norm(dim=1).mean().clamp(min=1e-12))
+
+
+def open_unskipped_blocks(vision_tower: nn.Module) -> int:
+    """Layer scale 1 on the vision blocks without a skip connection; returns how many were changed.
+
+    timm starts every MobileNetV5 layer scale at 1e-5: a near-identity start in a block with a skip,
+    but a stride-2 or widening block has none, so at 1/32 width everything after stage 1 is ~1e-5 in size.
+    """
+    changed = 0
+    for block in vision_tower.modules():
+        gamma = getattr(getattr(block, "layer_scale", None), "gamma", None)
+        if gamma is not None and not getattr(block, "has_skip", True):
+            with torch.no_grad():
+                gamma.fill_(1.0)
+            changed += 1
+    return changed
+
+
+class ImageHead(nn.Module):
+    """One class per (kind, answer) of the pictures: colour, shape, dot count, word."""
+
+    def __init__(self, dim: int, labels: list[tuple[str, str]]):
+        super().__init__()
+        self.classes = {label: n for n, label in enumerate(sorted(set(labels)))}
+        self.probe = AttentionProbe(dim, 1, len(self.classes))
+
+    def _kind_logits(self, tokens: torch.Tensor, labels: list[tuple[str, str]]) -> torch.Tensor:
+        """Logits with every class of another kind masked: the head answers the picture's own question."""
+        logits = self.probe(tokens)[:, 0]
+        kinds = [kind for kind, _ in self.classes]
+        allowed = torch.tensor([[k == kind for k in kinds] for kind, _ in labels])
+        return logits.masked_fill(~allowed, float("-inf"))
+
+    def loss(self, tokens: torch.Tensor, labels: list[tuple[str, str]]) -> torch.Tensor:
+        """Cross-entropy of each picture's answer among its kind's answers."""
+        target = torch.tensor([self.classes[label] for label in labels])
+        return nn.functional.cross_entropy(self._kind_logits(tokens, labels), target)
+
+    def correct(self, tokens: torch.Tensor, labels: list[tuple[str, str]]) -> list[bool]:
+        """Whether the head names each picture's answer."""
+        target = torch.tensor([self.classes[label] for label in labels])
+        return (self._kind_logits(tokens, labels).argmax(-1) == target).tolist()
