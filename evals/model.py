@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
+from g3n_core.detokenize import Detokenizer, decode_text
 from g3n_core.generation import end_of_turn_id, model_inputs
 from g3n_core.loading import LoadedModel
 from g3n_core.media import MediaPolicy
@@ -22,14 +23,15 @@ from .scoring import ScoringSettings, TokenPair, encode_pair, score_pairs, score
 
 
 class _StopOnStrings(StoppingCriteria):
-    """Stop once the generated text contains one of the stop strings (batch of one)."""
+    """Stop once the settled text (g3n_core's Detokenizer, as the server streams it) holds a stop string (batch of one)."""
 
     def __init__(self, tokenizer, stops: tuple[str, ...], prompt_length: int):
-        self.tokenizer, self.stops, self.prompt_length = tokenizer, stops, prompt_length
+        self.detokenizer, self.stops, self.prompt_length = Detokenizer(tokenizer), stops, prompt_length
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
-        text = self.tokenizer.decode(input_ids[0, self.prompt_length :], skip_special_tokens=True)
-        hit = any(stop in text for stop in self.stops)
+        seen = self.prompt_length + len(self.detokenizer.ids)
+        self.detokenizer.push(input_ids[0, seen:].tolist())
+        hit = any(stop in self.detokenizer.text for stop in self.stops)
         return torch.full((input_ids.shape[0],), hit, dtype=torch.bool, device=input_ids.device)
 
 
@@ -156,7 +158,7 @@ class EvalModel:
                 **self.loaded.extras.get("generate_kwargs", {}),
             )
         new = output[0, prompt_length:]
-        text = tokenizer.decode(new, skip_special_tokens=True)
+        text = decode_text(tokenizer, new.tolist())
         return Generation(cut_at_stops(text, request.until), int(new.numel()))
 
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]:

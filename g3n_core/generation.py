@@ -4,6 +4,8 @@
 once), then generates in a worker thread under the model's lock. Iterating the stream yields text
 deltas; `cancel()` stops generation at the next token and leaves the model ready for the next
 request. Every reply reports prompt tokens, new tokens, time to first token and decode tokens/s.
+The deltas add up to the tokenizer's decode of the whole reply, invalid byte sequences included
+(`g3n_core.detokenize`); `ChatReply.text` is that text without surrounding whitespace.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -18,12 +21,16 @@ from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any
 
 import torch
-from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
 
+from .detokenize import Detokenizer
 from .errors import NumericalError, SettingsError
 from .long_audio import LONG_AUDIO_MODES, WindowedStream, plan_long_audio
 from .media import MediaPolicy
 from .prompt import PreparedPrompt, prepare_prompt
+
+_END = object()  # the streamer's end-of-reply marker
 
 
 def _check_real(name: str, value: Any) -> None:
@@ -160,21 +167,40 @@ class ChatReply:
         return parts
 
 
-class _TimedStreamer(TextIteratorStreamer):
-    """TextIteratorStreamer that also records when each new token arrives."""
+class _TimedStreamer(BaseStreamer):
+    """Receives generate's tokens: records each one's id and arrival time, and queues the text deltas the
+    Detokenizer settles (so the deltas add up to the whole reply's decode, byte-fallback runs included)."""
 
-    def __init__(self, tokenizer, timeout: float | None = None):
-        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+    def __init__(self, tokenizer):
+        self.detokenizer = Detokenizer(tokenizer)
         self.token_times: list[float] = []
-        self.token_ids: list[int] = []
+        self._prompt_seen = False
+        self._queue: queue.Queue = queue.Queue()
+
+    @property
+    def token_ids(self) -> list[int]:
+        """The new tokens so far."""
+        return self.detokenizer.ids
 
     def put(self, value: torch.Tensor) -> None:
-        if not (self.skip_prompt and self.next_tokens_are_prompt):
-            now = time.perf_counter()
-            ids = value.reshape(-1).tolist()
-            self.token_ids += ids
-            self.token_times += [now] * len(ids)
-        super().put(value)
+        if not self._prompt_seen:  # generate's first put is the prompt
+            self._prompt_seen = True
+            return
+        ids = value.reshape(-1).tolist()
+        self.token_times += [time.perf_counter()] * len(ids)
+        piece = self.detokenizer.push(ids)
+        if piece:
+            self._queue.put(piece)
+
+    def end(self) -> None:
+        piece = self.detokenizer.finish()
+        if piece:
+            self._queue.put(piece)
+        self._queue.put(_END)
+
+    def __iter__(self) -> Iterator[str]:
+        while (piece := self._queue.get()) is not _END:
+            yield piece
 
 
 class _CancelCriteria(StoppingCriteria):

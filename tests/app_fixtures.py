@@ -1,11 +1,14 @@
-"""Helpers for the app tests: a Workbench on the session's tiny model, and the app served on a free port."""
+"""Helpers for the app tests: a Workbench on the session's tiny model, the app (or any ASGI app) served on a free port."""
 
 from __future__ import annotations
 
 import http.server
 import socket
 import threading
+import time
 from contextlib import contextmanager
+
+import uvicorn
 
 from app.launch import build_parser, launch_demo
 from app.workbench import Workbench, make_workbench
@@ -34,6 +37,23 @@ def running_app(bench: Workbench, *cli: str):
         yield demo.local_url
     finally:
         demo.close()
+
+
+@contextmanager
+def serving(api):
+    """Serve the ASGI app `api` with uvicorn on 127.0.0.1:<free port> in a thread; yields its base URL."""
+    with socket.socket() as sock:  # the socket stays bound, so no one else takes the port before uvicorn does
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
 
 
 @contextmanager

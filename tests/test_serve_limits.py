@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import socket
-import threading
+import contextlib
 import time
 
 import openai
 import pytest
-import uvicorn
+from app_fixtures import serving
 
 from g3n_core.errors import SettingsError
 from g3n_core.serve import ServeSettings, build_api, mount_root
@@ -19,27 +18,15 @@ from g3n_core.dataclass_args import add_dataclass_args, dataclass_from_args
 
 
 @pytest.fixture()
-def serve(tiny, monkeypatch):
+def serve(tiny):
     """Serve the session's tiny model in process with given settings; yields a function returning the /v1 URL."""
-    servers = []
+    with contextlib.ExitStack() as servers:
 
-    def start(settings: ServeSettings) -> str:
-        api, _ = build_api(lambda: tiny, "tiny", settings)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(mount_root(api), host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{port}/v1"
+        def start(settings: ServeSettings) -> str:
+            api, _ = build_api(lambda: tiny, "tiny", settings)
+            return servers.enter_context(serving(mount_root(api))) + "/v1"
 
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=30)
+        yield start
 
 
 def test_api_key_is_required_when_configured(serve, monkeypatch):
