@@ -21,13 +21,13 @@ def test_the_head_answers_among_its_kinds_answers_and_learns_separable_tokens():
     torch.manual_seed(0)
     tokens = torch.randn(4, 3, 8)
     optimizer = torch.optim.Adam(head.parameters(), lr=3e-2)
-    first = float(head.loss(tokens, labels))
+    first = float(head.loss(tokens, labels).detach())
     for _ in range(60):
         loss = head.loss(tokens, labels)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    assert float(head.loss(tokens, labels)) < first / 4
+    assert float(head.loss(tokens, labels).detach()) < first / 4
     assert head.correct(tokens, labels) == [True] * 4
     # a colour picture is never answered with a shape, whatever the logits
     logits = head._kind_logits(tokens, labels)
