@@ -35,6 +35,10 @@ ONEDNN_ISA_RANK = {
 AVX512_CORE_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512dq")
 # Environment variables that cap what the libraries use (the simulation of an AVX2-only machine sets all three).
 SIMULATE_AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+# On CPUs with AMX, oneDNN's packed bfloat16 kernel uses it for some shapes (one-token products with 8192
+# inputs, 33+ tokens) and sums in another order than plain transformers' product; capped below AMX the
+# packed kernel is bit-identical for every shape (measured on e2b-shape's, 1..128 tokens).
+IDENTICAL_PREPACK_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
 CXX_NAMES = ("g++", "c++", "clang++")
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
@@ -63,6 +67,11 @@ class CpuInfo:
         return self.onednn_bf16_reported and (avx512 or ne_convert)
 
     @property
+    def onednn_amx(self) -> bool:
+        """oneDNN may use AMX tiles for bfloat16 (the CPU has them and no ceiling below AMX is set)."""
+        return "amx_bf16" in self.flags and self._onednn_allows("AVX512_CORE_AMX")
+
+    @property
     def simd(self) -> str:
         """The widest vector ISA the ATen kernels use, as people name it (AVX-512, AVX2, ...)."""
         return {"AVX512": "AVX-512", "AVX2": "AVX2"}.get(self.aten_capability.upper(), self.aten_capability)
@@ -81,7 +90,7 @@ class CpuInfo:
 
     def describe(self) -> str:
         """One line: the model, the ISA in use, oneDNN's bfloat16."""
-        bf16 = "oneDNN bfloat16 kernels" if self.onednn_bf16 else "no oneDNN bfloat16 kernels"
+        bf16 = ("oneDNN bfloat16 kernels (AMX)" if self.onednn_amx else "oneDNN bfloat16 kernels") if self.onednn_bf16 else "no oneDNN bfloat16 kernels"
         return f"{self.model}: {self.simd} kernels, {bf16}{self.limits}"
 
 
@@ -136,6 +145,9 @@ def _cpu_features(cpu: CpuInfo, dtype: str) -> list[Support]:
     bf16 = dtype == "bfloat16"
     packed = Support("prepack=true", cpu.onednn_bf16 and bf16, (
         "bfloat16 only (in float32 MKL is faster and the packed kernel is not bit-identical)" if not bf16 else
+        "oneDNN bfloat16 kernels with AMX: faster decode, but AMX sums some products in another order than plain "
+        "transformers, so greedy tokens can differ; start the process with "
+        + " ".join(f"{k}={v}" for k, v in IDENTICAL_PREPACK_ENV.items()) + " for bit-identical results" if cpu.onednn_bf16 and cpu.onednn_amx else
         "oneDNN bfloat16 kernels: bit-identical, faster decode" if cpu.onednn_bf16 else
         f"needs oneDNN's bfloat16 kernels, i.e. AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT; this CPU has {cpu.flag_isa}{cpu.limits}"
     ))  # fmt: skip

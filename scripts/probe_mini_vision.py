@@ -1,6 +1,6 @@
 """Reproduce the collapse of mini's vision tower in two minutes, with no decoder in the loop.
 
-    python scripts/probe_mini_vision.py [--lr 3e-3] [--steps 100] [--open-unskipped] [--freeze-vectors]
+    python scripts/probe_mini_vision.py [--lr 3e-3] [--optimizer adamw|sgd] [--steps 100] [--open-unskipped] [--freeze-vectors]
 
 Trains only mini's freshly initialised MobileNetV5 tower, its embedder and a small classification
 head (`g3n_core.builtin.tower_heads`) to name each training picture's colour, shape, dot count or
@@ -32,7 +32,8 @@ from g3n_core.builtin.tower_heads import ImageHead, open_unskipped_blocks, sprea
 def main(argv: list[str] | None = None) -> int:
     """Train the tower with the head and print spread and accuracy as it goes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate (20 warm-up steps); mini v1 trained at 3e-3")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (20 warm-up steps); mini v1 trained at 3e-3 with AdamW")
+    parser.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="sgd: momentum 0.9, no per-weight step normalisation")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=24, help="pictures per step")
     parser.add_argument("--pictures", type=int, default=300, help="pictures drawn per kind (one in ten held back)")
@@ -49,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     heads = ImageHead(model.config.text_config.hidden_size, pool.image_labels)
     tower = [p for p in model.model.vision_tower.parameters() if not (args.freeze_vectors and p.ndim == 1)]
     params = tower + list(model.model.embed_vision.parameters()) + list(heads.parameters())
-    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.98))
+    if args.optimizer == "sgd":
+        optimizer = torch.optim.SGD(params, lr=args.lr, momentum=0.9)
+    else:
+        optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.98))
     rnd = random.Random(0)
     held_back = list(range(0, len(pool.image_labels), 10))
     training = [i for i in range(len(pool.image_labels)) if i % 10]

@@ -127,3 +127,35 @@ def test_prepack_is_bit_identical_where_it_runs():
     ids = torch.tensor([[2, 1000, 1001, 1002, 1003]])
     with torch.inference_mode():
         assert torch.equal(plain.model(ids).logits, packed.model(ids).logits)
+
+
+def test_amx_is_named_and_prepack_says_how_to_stay_bit_identical():
+    amx = XEON  # its flags include amx_bf16
+    no_amx = CpuInfo("x", AVX512_FLAGS - {"amx_bf16"}, "AVX512")
+    capped = CpuInfo("x", AVX512_FLAGS, "AVX512", onednn_max_isa=hardware.IDENTICAL_PREPACK_ENV["ONEDNN_MAX_CPU_ISA"])
+    assert amx.onednn_amx and not no_amx.onednn_amx and not capped.onednn_amx and capped.onednn_bf16
+    why = {cpu: next(r.why for r in hardware.feature_support(cpu=cpu) if r.feature == "prepack=true") for cpu in (amx, no_amx, capped)}
+    assert "ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16" in why[amx] and "differ" in why[amx]
+    assert why[no_amx] == why[capped] and "bit-identical" in why[no_amx] and "differ" not in why[no_amx]
+
+
+_PACKED_EQUALS_PLAIN = """
+import torch
+from g3n_core.speed.prepack import pack_weight, packed_linear
+torch.manual_seed(0)
+for out_f, in_f in ((2048, 8192), (8192, 2048)):
+    w = (torch.randn(out_f, in_f) * 0.02).bfloat16()
+    p = pack_weight(w)
+    for m in (1, 2, 16, 33, 64):
+        x = torch.randn(1, m, in_f).bfloat16()
+        assert torch.equal(torch.nn.functional.linear(x, w), packed_linear(x, p)), (out_f, in_f, m)
+print("identical")
+"""
+
+
+@pytest.mark.skipif(not REAL.onednn_bf16, reason="prepack needs oneDNN's bfloat16 kernels (AVX-512); this CPU has none")
+def test_below_amx_the_packed_kernel_is_bit_identical_on_e2b_shapes():
+    """What prepack's advice promises: with oneDNN capped below AMX, e2b-shape's products equal plain ones bit for bit."""
+    env = {**os.environ, **hardware.IDENTICAL_PREPACK_ENV}
+    done = subprocess.run([sys.executable, "-c", _PACKED_EQUALS_PLAIN], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "identical" in done.stdout, done.stderr[-2000:]
