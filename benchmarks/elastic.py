@@ -6,8 +6,8 @@
 
 Every slice comes through `ModelCache.get`, the path chat, evals and benchmarks take. Prints:
 1. memory: resident set (GPU: allocated bytes) after the parent loads, then after each slice of the
-   ladder (the Lab presets on E4B, a width/skip ladder elsewhere) is served and has decoded a few
-   tokens; the largest over the parent's (target: flat, <= +2%);
+   ladder (the Lab presets on E4B, mini's own on mini, a width/skip ladder elsewhere) is served and
+   has decoded a few tokens; the largest over the parent's (target: flat, <= +2%);
 2. switching: the first use of each slice (its view is built) and switching between two slices
    already used, request after request (target < 10 ms);
 3. the down_proj layout choice: `F.linear` on a column prefix read in place (a strided view) against
@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def slice_ladder(model: str) -> list[MatformerSlice]:
-    """The Lab's presets when they fit the parent (E4B), else 3/4, 1/2, 1/4 widths and half width without a third of the KV-shared layers."""
+    """The presets that fit the parent (the Lab's on E4B, mini's ladder on mini), else 3/4, 1/2, 1/4 widths and half width without a third of the KV-shared layers."""
     text = read_config(classify(model)).text_config
     fitting = [preset.to_slice() for preset in presets_for(model)]
     if fitting:
