@@ -8,6 +8,7 @@ decides before any download is tried.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -143,24 +144,24 @@ def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
 
 
 @lru_cache(maxsize=32)
-def _parsed_config(folder: str, stamp: tuple[int, int] | None) -> Gemma3nConfig:
-    """A config by its folder and its config.json's (mtime, size): an edited file is read again."""
+def _parsed_config(folder: str, content: str | None) -> Gemma3nConfig:
+    """A config by its folder and its config.json's content hash (None: built in code): an edited file is parsed again."""
     return shape_config(folder) if folder in SHAPES else tiny_config() if folder == "tiny" else AutoConfig.from_pretrained(folder)
 
 
 def _folder_config(folder: str | Path) -> Gemma3nConfig:
-    """The config a folder holds, parsed once per version of its file; each caller gets its own copy to change."""
+    """The config a folder holds, parsed once per content of its file; each caller gets its own copy to change."""
     path = Path(folder) / "config.json"
     if not path.is_file():  # let transformers say what is missing
         return AutoConfig.from_pretrained(str(folder))
-    stat = path.stat()
-    return copy.deepcopy(_parsed_config(str(folder), (stat.st_mtime_ns, stat.st_size)))
+    content = hashlib.sha1(path.read_bytes()).hexdigest()  # a few KB: microseconds, where parsing takes milliseconds
+    return copy.deepcopy(_parsed_config(str(folder), content))
 
 
 def read_config(source: ModelSource) -> Gemma3nConfig:
     """The model's configuration, without loading weights (and without building tiny).
 
-    Parsed once per process (built-in configs) or per version of the file (folders, the hub's
+    Parsed once per process (built-in configs) or per content of the file (folders, the hub's
     cache) and copied per call: Variant validation reads it on every request, and parsing costs
     milliseconds where a copy costs a fraction of one.
     """
