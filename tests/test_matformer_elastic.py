@@ -3,6 +3,7 @@ loaded on its own, no weights copied, independent of each other, and resolved by
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -111,6 +112,7 @@ def test_a_first_switch_reads_no_config_and_validates_nothing_again(cache, monke
     key = variant.unsliced()
     assert key == variant.replace(matformer=None, sparsity="default") and key.source == variant.source
     assert variant.unsliced() is key and key.unsliced() is key  # made once per variant
+    assert dataclasses.asdict(variant)["model"] == "tiny"  # no cycle through the memo (gr.State turns values into dicts)
     parsed, checked = [], []
     monkeypatch.setattr(sources, "_parsed_config", lambda *a: parsed.append(a))
     monkeypatch.setattr(Variant, "__post_init__", lambda self: checked.append(self))
