@@ -51,7 +51,7 @@ def devices() -> list[str]:
 
 
 def slice_choices(bench: Workbench, model: str) -> list[tuple[str, str]]:
-    """MatFormer choices for `model`: none, then each Lab preset that fits it (with its published MMLU).
+    """MatFormer choices for `model`: none, then each preset that fits it (the Lab's with its published MMLU, mini's ladder with its measured accuracy).
 
     Only an allowed model is read; a custom slice (ffn=...;skip=...) can always be typed.
     """
@@ -59,7 +59,7 @@ def slice_choices(bench: Workbench, model: str) -> list[tuple[str, str]]:
         presets = presets_for(allowed_model(model, bench.model_roots))
     except G3nError:
         presets = []
-    return [(NO_SLICE, NO_SLICE), *[(f"{p.key}: {p.effective_params_b:.2f} B effective, MMLU {p.mmlu_pt_accuracy:.1f}", p.key) for p in presets]]
+    return [(NO_SLICE, NO_SLICE), *[(f"{p.key}: {p.summary}", p.key) for p in presets]]
 
 
 def variant_from_panel(bench: Workbench, values: Mapping[str, Any]) -> Variant:

@@ -93,7 +93,7 @@ def find_best_slice(
 
 
 def preset_keys(bench: Workbench, model: str) -> list[str]:
-    """Keys of the presets that fit `model` (the Lab's fit E4B); only an allowed model is read."""
+    """Keys of the presets that fit `model` (the Lab's fit E4B, mini's ladder mini); only an allowed model is read."""
     try:
         return [p.key for p in presets_for(allowed_model(model, bench.model_roots))]
     except G3nError:

@@ -121,7 +121,8 @@ def _ok(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[(frame["status"] == "ok") & frame["value"].notna()]
 
 
-def _test(pairs: list[tuple[str, dict, dict]], metric: str) -> PairedTest | None:
+def paired_test(pairs: list[tuple[str, dict, dict]], metric: str) -> PairedTest | None:
+    """The paired test of `metric` over (id, A's record, B's record) pairs (None when the records do not score it)."""
     first = pairs[0][1]
     stats_key = f"{metric}_stats"
     if stats_key in first and metric in CORPUS_SCORES:
@@ -154,7 +155,7 @@ def _task_comparisons(a: Side, b: Side, rows_a: pd.DataFrame, rows_b: pd.DataFra
             if problem:
                 comparison.note = problem
                 continue
-            comparison.test = _test(pairs, metric)
+            comparison.test = paired_test(pairs, metric)
             if comparison.test is None:
                 comparison.note = "no per-example scores recorded"
             elif comparison.test.n < (most := int(max(row["n"] or 0, other.iloc[0]["n"] or 0))):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,7 @@ class Evaluated:
     metrics: list[tuple[str, float, int | None, float | None]]  # name, value, n, stderr
     note: str
     wall_s: float
+    samples: list[dict] = field(default_factory=list)  # per-example records (paired comparisons of two slices)
 
 
 class TaskObjective:
@@ -107,7 +108,7 @@ class TaskObjective:
             tiebreak = (-1.0 if second in LOWER_IS_BETTER else 1.0) * values[second]
         speed = _decode_speed(loaded, self.speed) if self.speed else None
         metrics = [(m.name, m.value, m.n, m.stderr) for m in result.metrics]
-        self.log.append(Evaluated(variant, self.task.name, self.task.kind, metrics, "; ".join(result.notes), time.perf_counter() - start))
+        self.log.append(Evaluated(variant, self.task.name, self.task.kind, metrics, "; ".join(result.notes), time.perf_counter() - start, result.samples))
         return Measured(self.sign * values[self.metric], tiebreak, values, speed)
 
 

@@ -7,11 +7,14 @@ decides before any download is tried.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from transformers import AutoConfig, Gemma3nConfig
@@ -140,19 +143,37 @@ def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
+@lru_cache(maxsize=32)
+def _parsed_config(folder: str, content: str | None) -> Gemma3nConfig:
+    """A config by its folder and its config.json's content hash (None: built in code): an edited file is parsed again."""
+    return shape_config(folder) if folder in SHAPES else tiny_config() if folder == "tiny" else AutoConfig.from_pretrained(folder)
+
+
+def _folder_config(folder: str | Path) -> Gemma3nConfig:
+    """The config a folder holds, parsed once per content of its file; each caller gets its own copy to change."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():  # let transformers say what is missing
+        return AutoConfig.from_pretrained(str(folder))
+    content = hashlib.sha1(path.read_bytes()).hexdigest()  # a few KB: microseconds, where parsing takes milliseconds
+    return copy.deepcopy(_parsed_config(str(folder), content))
+
+
 def read_config(source: ModelSource) -> Gemma3nConfig:
-    """The model's configuration, without loading weights (and without building tiny)."""
-    if source.name == "tiny":
-        return tiny_config()
+    """The model's configuration, without loading weights (and without building tiny).
+
+    Parsed once per process (built-in configs) or per content of the file (folders, the hub's
+    cache) and copied per call: Variant validation reads it on every request, and parsing costs
+    milliseconds where a copy costs a fraction of one.
+    """
+    if source.name == "tiny" or source.is_shape:
+        return copy.deepcopy(_parsed_config(source.name, None))
     if source.name == "mini":
-        return _checked(AutoConfig.from_pretrained(mini_checkpoint()), source)
-    if source.is_shape:
-        return shape_config(source.name)
+        return _checked(_folder_config(mini_checkpoint()), source)
     if source.kind == "local":
-        return _checked(AutoConfig.from_pretrained(source.name), source)
+        return _checked(_folder_config(source.name), source)
     cached = _cached_hub_file(source.name, "config.json")
     if cached is not None:
-        return _checked(AutoConfig.from_pretrained(str(cached.parent)), source)
+        return _checked(_folder_config(cached.parent), source)
     if not hub_reachable():
         raise ModelSourceError(unreachable_advice(source.name))
     try:

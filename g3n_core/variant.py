@@ -292,6 +292,25 @@ class Variant:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
+    def unsliced(self) -> Variant:
+        """This variant without its MatFormer slice and at the default sparsity: the weights its slice runs on.
+
+        Made once per instance and not validated again (validation reads the model's config, the
+        larger part of switching to a new elastic slice): every other field was checked when this
+        variant was made, and dropping the slice and the sparsity setting cannot make it invalid.
+        """
+        if self.matformer is None and self.sparsity == "default":
+            return self
+        found = self._meta.get("unsliced")
+        if found is None:
+            found = object.__new__(Variant)
+            changes = {"matformer": None, "sparsity": "default", "_meta": {}}
+            for f in fields(self):  # in field order, as __init__ sets them
+                object.__setattr__(found, f.name, changes.get(f.name, getattr(self, f.name)))
+            found._meta.update({key: self._meta[key] for key in ("source", "parent_layers") if key in self._meta})
+            self._meta["unsliced"] = found
+        return found
+
     # -- JSON ---------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:

@@ -9,6 +9,7 @@ from app_fixtures import tiny_bench
 
 from app import matformer_tab, model_panel
 from app.slice_search import NO_PRESET, find_best_slice, preset_keys
+from g3n_core.matformer.mini_ladder import half_preset
 from g3n_core import MatformerSlice, Variant
 
 
@@ -59,3 +60,4 @@ def test_the_matformer_tab_finds_the_best_slice_under_a_budget(bench, single_thr
     with pytest.raises(gr.Error, match="cannot read"):
         find_best_slice(bench, parent, "tiny", "agreement", "many", "", "", NO_PRESET, 4, 2, progress=lambda *a, **k: None)
     assert preset_keys(bench, "tiny") == [] and "E2B" in preset_keys(bench, "e4b-shape")
+    assert half_preset().key in preset_keys(bench, "mini")  # the budget of mini's half preset is one choice away

@@ -234,10 +234,13 @@ def test_panel_builds_variants_and_names_bad_fields(bench):
 
 def test_the_panel_offers_only_presets_that_fit_the_model(bench):
     from app.model_panel import slice_choices
+    from g3n_core.matformer.mini_ladder import mini_presets
 
     assert [key for _, key in slice_choices(bench, "tiny")] == [NO_SLICE]
     e4b = [key for _, key in slice_choices(bench, "e4b-shape")]
     assert e4b[0] == NO_SLICE and "E2B" in e4b and len(e4b) == 17
+    mini = slice_choices(bench, "mini")  # mini's own ladder, labelled with what it measured
+    assert [key for _, key in mini] == [NO_SLICE, *(p.key for p in mini_presets())] and "M effective" in mini[-1][0]
     assert [key for _, key in slice_choices(bench, "/etc")] == [NO_SLICE]  # nothing read outside the allowed folders
 
 

@@ -3,13 +3,14 @@ loaded on its own, no weights copied, independent of each other, and resolved by
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
 import torch
 from matformer_cases import GREEDY_TOKENS, SLICES, CountingLoader, greedy, logits, prompts
 
-from g3n_core import GenerationSettings, ModelCache, ModelTooLargeError, Variant, chat, load_model
+from g3n_core import GenerationSettings, ModelCache, ModelTooLargeError, Variant, chat, load_model, sources
 from g3n_core.matformer.elastic import elastic_refusal, elastic_view, is_elastic, parent_variant
 from g3n_core.matformer.export import export_slice
 
@@ -102,6 +103,22 @@ def test_switching_slices_is_a_lookup_that_builds_and_allocates_nothing(cache, l
     for view in (first_a, first_b):  # weights are the parent's; a view owns only a few-byte index of kept layers
         assert {t.untyped_storage().data_ptr() for t in view.model.parameters()} <= held.keys()
         assert sum(n for ptr, n in storages(view.model).items() if ptr not in held) < 1024
+
+
+def test_a_first_switch_reads_no_config_and_validates_nothing_again(cache, monkeypatch):
+    """The first use of a slice builds its view from what the parent and the variant already hold."""
+    cache.get(Variant(matformer=SLICES["ffn-only"]))  # the parent and the checkpoint's sparsity pattern, read once per model
+    variant = Variant(matformer=SLICES["skip-only"])  # made (and validated) before the switch
+    key = variant.unsliced()
+    assert key == variant.replace(matformer=None, sparsity="default") and key.source == variant.source
+    assert variant.unsliced() is key and key.unsliced() is key  # made once per variant
+    assert dataclasses.asdict(variant)["model"] == "tiny"  # no cycle through the memo (gr.State turns values into dicts)
+    parsed, checked = [], []
+    monkeypatch.setattr(sources, "_parsed_config", lambda *a: parsed.append(a))
+    monkeypatch.setattr(Variant, "__post_init__", lambda self: checked.append(self))
+    cache.evict(variant)
+    view = cache.get(variant)
+    assert is_elastic(view) and parsed == [] and checked == []
 
 
 def test_two_slices_of_one_parent_run_at_once_without_interfering(cache, inputs):

@@ -13,7 +13,9 @@ from evals.tasks import resolve_tasks
 from g3n_core import MatformerSlice, ModelCache, SliceError, Variant
 from g3n_core.cli import main
 from g3n_core.matformer.export import export_slice
-from g3n_core.matformer.search import Budget, Measured, Point, SliceSpace, State, pareto, parse_amount, search
+from g3n_core.matformer.mini_ladder import half_preset, mini_presets
+from g3n_core.matformer.presets import lab_presets
+from g3n_core.matformer.search import Budget, Measured, Point, SliceSpace, State, pareto, parse_amount, preset_seeds, search
 from g3n_core.matformer.slicing import check_slice
 from g3n_core.sources import classify, read_config
 
@@ -48,6 +50,16 @@ def test_space_follows_the_lab_rules(space):
         state = moves[-1][2]
     e4b = SliceSpace(Variant(model="e4b-shape", dtype="bfloat16", towers=()))
     assert e4b.allowed == (8192, 16384)  # the widths the Lab's presets use
+
+
+def test_the_presets_that_fit_the_parent_seed_the_search():
+    mini = SliceSpace(Variant(model="mini"))
+    ladder = [p.key for p in mini_presets()]
+    assert [s.preset for s in preset_seeds(mini)] == ladder[1:]  # mini's own ladder but its full model (the parent itself)
+    assert half_preset().key in ladder and mini.allowed == (128, 256, 384, 512)  # the widths its ladder uses
+    assert preset_seeds(SliceSpace(TINY)) == []  # no preset slices tiny's 15 layers
+    e4b = preset_seeds(SliceSpace(Variant(model="e4b-shape", dtype="bfloat16", towers=())))
+    assert [s.preset for s in e4b] == [p.key for p in lab_presets()][1:]
 
 
 def test_greedy_descent_beats_the_uniform_slice_under_its_budget(space):
@@ -111,6 +123,19 @@ def test_matformer_search_cli_on_tiny(tmp_path, capsys, single_thread):
     assert (out / "charts" / "search.html").is_file()
     best = MatformerSlice.from_dict(summary["best"]["slice"])
     assert (export_slice("tiny", best, tmp_path / "found") / "config.json").is_file()  # exportable as found
+
+
+def test_the_held_out_check_scores_found_and_preset_on_test(tmp_path, capsys, single_thread):
+    from benchmarks.slice_search_check import main as check
+
+    check(["--model", "tiny", "--task", "builtin_mc", "--preset", "ffn=256", "--fields", "towers=text", "--max-evals", "3", "--limit", "2", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    record = json.loads(next(tmp_path.glob("slice-search-check-*.json")).read_text())
+    assert record["checkpoint"] == {"name": "tiny", "version": record["checkpoint"]["version"]}  # the weights' version is named
+    assert {s["metric"] for s in record["test"].values()} == {"acc"} and record["test"]["preset"]["metrics"]["acc"]["n"] == 2
+    assert record["paired"]["n"] == 2 and record["search"]["evaluations"] <= 3  # the preset is a seed: always evaluated
+    assert record["found_at_least_preset"] == (record["test"]["found"]["score"] >= record["test"]["preset"]["score"])
+    assert "paired on 2 test examples" in printed and "+-" in printed
 
 
 def test_matformer_search_cli_on_a_task_and_bad_budgets(tmp_path, capsys, single_thread):

@@ -31,6 +31,22 @@ def test_classify_tells_builtin_local_and_hub(tmp_path):
         classify(str(empty))
 
 
+def test_configs_are_parsed_once_per_file_version_and_copied_per_caller(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    read_config(classify("tiny")).save_pretrained(folder)
+    source = classify(str(folder))
+    first = read_config(source)
+    first.text_config.num_hidden_layers = 3  # a caller's own copy: the next reader sees the file
+    assert read_config(source).text_config.num_hidden_layers == 15
+    config = read_config(source)
+    config.text_config.final_logit_softcapping = 20.0
+    config.save_pretrained(folder)  # the file changed (same size, maybe the same mtime tick): parsed again
+    assert read_config(source).text_config.final_logit_softcapping == 20.0
+    tiny = read_config(classify("tiny"))
+    assert tiny is not read_config(classify("tiny")) and tiny.to_dict() == read_config(classify("tiny")).to_dict()
+
+
 def test_cache_returns_the_same_model_and_evicts_least_recently_used():
     loads: list[Variant] = []
 

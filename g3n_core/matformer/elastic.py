@@ -59,9 +59,10 @@ def elastic_refusal(variant: Variant) -> str | None:
 def parent_key(variant: Variant) -> Variant:
     """What a resident model must equal to serve `variant` elastically: the variant without its slice and sparsity.
 
-    Sparsity is an attribute of each MLP, not of the weights, so a view sets its own.
+    Sparsity is an attribute of each MLP, not of the weights, so a view sets its own. Memoised on the
+    variant (`Variant.unsliced`), so a cache look-up re-reads no config.
     """
-    return variant.replace(matformer=None, sparsity="default")
+    return variant.unsliced()
 
 
 def parent_variant(variant: Variant) -> Variant:

@@ -33,6 +33,13 @@ class MiniPreset:
         """The slice this row describes (None widths for the full model, so it is no slice at all)."""
         return MatformerSlice(ffn=self.ffn, skip=self.skip, preset=self.key)
 
+    @property
+    def summary(self) -> str:
+        """Its size and measured multiple-choice accuracy (when the ladder script measured it), for choice lists."""
+        measured = self.measured or {}
+        size = f"{measured['effective_params'] / 1e6:.2f} M effective" if "effective_params" in measured else self.name
+        return size + (f", MC acc {measured['builtin_mc/acc']:.2f}" if "builtin_mc/acc" in measured else "")
+
 
 def read_table(path: Path = TABLE) -> dict:
     """The raw table."""

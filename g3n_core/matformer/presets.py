@@ -30,6 +30,11 @@ class LabPreset:
         """The slice this row describes."""
         return MatformerSlice(ffn=self.ffn, skip=self.skip, preset=self.key)
 
+    @property
+    def summary(self) -> str:
+        """Its size and published accuracy, for choice lists."""
+        return f"{self.effective_params_b:.2f} B effective, MMLU {self.mmlu_pt_accuracy:.1f}"
+
 
 def _key(name: str) -> str:
     if name == "Main model":
@@ -155,9 +160,11 @@ def parse_slice(text: str, parent_layers: int | None = None) -> MatformerSlice:
     return slice_from_parts(parts.get("ffn"), parts.get("skip"), parent_layers)
 
 
-def presets_for(model: str) -> list[LabPreset]:
-    """The Lab presets whose slice fits `model` (they slice the 35-layer E4B); [] when its config is unknown offline."""
+def presets_for(model: str) -> list:
+    """The presets whose slice fits `model`, LabPreset or MiniPreset: the Lab's (they slice the 35-layer E4B) and
+    mini's ladder (it slices the 10-layer mini); [] when its config is unknown offline."""
     from ..sources import classify, read_config, source_layers
+    from .mini_ladder import mini_presets
     from .slicing import check_slice
 
     try:
@@ -168,7 +175,7 @@ def presets_for(model: str) -> list[LabPreset]:
     except (ModelSourceError, OSError, ValueError):
         return []
     fitting = []
-    for preset in lab_presets():
+    for preset in (*lab_presets(), *mini_presets()):
         try:
             check_slice(config, preset.to_slice())
         except SliceError:
