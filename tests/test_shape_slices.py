@@ -16,9 +16,14 @@ from g3n_core.matformer.presets import parse_slice
 
 @pytest.fixture
 def small_shape(monkeypatch, tmp_path):
+    from g3n_core import sources
+
     monkeypatch.setenv("G3N_CACHE", str(tmp_path))
-    monkeypatch.setattr("g3n_core.sources.shape_config", lambda name: tiny_config())
+    monkeypatch.setattr(sources, "shape_config", lambda name: tiny_config())
     monkeypatch.setattr(checkpoint, "shape_config", lambda name: tiny_config())
+    sources._parsed_config.cache_clear()  # read_config keeps built-in configs per process: forget the real shape's
+    yield
+    sources._parsed_config.cache_clear()  # and the stand-in's, for the tests that follow
 
 
 def test_slice_applies_when_built_in_memory_and_when_loaded_from_the_written_checkpoint(small_shape):
