@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from g3n_core import ModelCache, Variant
 from g3n_core.errors import EvalError
 from g3n_core.matformer.search import Budget, Measured, Point, SearchResult, SliceSpace, front_by_size, pareto, search
-from g3n_core.matformer.spec import MatformerSlice
+from g3n_core.matformer.spec import MatformerSlice, runs_text
 
 from .measure import MeasureSettings, measure_latency
 from .model import EvalModel
@@ -189,13 +189,7 @@ def _rows(parent: Variant, point: Point, evaluated: Evaluated) -> list[list[dict
 
 def ffn_text(ffn: tuple[int, ...]) -> str:
     """(8192, 8192, 16384) -> '8192*2,16384' (the --ffn form)."""
-    parts: list[list[int]] = []
-    for w in ffn:
-        if parts and parts[-1][0] == w:
-            parts[-1][1] += 1
-        else:
-            parts.append([w, 1])
-    return ",".join(f"{w}*{n}" if n > 1 else str(w) for w, n in parts)
+    return runs_text(ffn, "*")
 
 
 def use_commands(parent: Variant, slc: MatformerSlice) -> dict[str, str]:

@@ -39,6 +39,7 @@ SIMULATE_AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"
 # inputs, 33+ tokens) and sums in another order than plain transformers' product; capped below AMX the
 # packed kernel is bit-identical for every shape (measured on e2b-shape's, 1..128 tokens).
 IDENTICAL_PREPACK_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
+_IDENTICAL_PREPACK_SETTING = " ".join(f"{k}={v}" for k, v in IDENTICAL_PREPACK_ENV.items())
 CXX_NAMES = ("g++", "c++", "clang++")
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
@@ -146,8 +147,8 @@ def _cpu_features(cpu: CpuInfo, dtype: str) -> list[Support]:
     packed = Support("prepack=true", cpu.onednn_bf16 and bf16, (
         "bfloat16 only (in float32 MKL is faster and the packed kernel is not bit-identical)" if not bf16 else
         "oneDNN bfloat16 kernels with AMX: faster decode, but AMX sums some products in another order than plain "
-        "transformers, so greedy tokens can differ; start the process with "
-        + " ".join(f"{k}={v}" for k, v in IDENTICAL_PREPACK_ENV.items()) + " for bit-identical results" if cpu.onednn_bf16 and cpu.onednn_amx else
+        f"transformers, so greedy tokens can differ; start the process with {_IDENTICAL_PREPACK_SETTING} for bit-identical results"
+        if cpu.onednn_bf16 and cpu.onednn_amx else
         "oneDNN bfloat16 kernels: bit-identical, faster decode" if cpu.onednn_bf16 else
         f"needs oneDNN's bfloat16 kernels, i.e. AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT; this CPU has {cpu.flag_isa}{cpu.limits}"
     ))  # fmt: skip

@@ -13,19 +13,18 @@ from torch import nn
 
 
 class AttentionProbe(nn.Module):
-    """Learned queries attending over soft tokens, each query's output classified."""
+    """A learned query attending over soft tokens, its output classified."""
 
-    def __init__(self, dim: int, queries: int, classes: int):
+    def __init__(self, dim: int, classes: int):
         super().__init__()
-        self.queries = nn.Parameter(torch.randn(queries, dim) * dim**-0.5)
+        self.query = nn.Parameter(torch.randn(1, 1, dim) * dim**-0.5)
         self.attention = nn.MultiheadAttention(dim, num_heads=1, batch_first=True)
         self.classify = nn.Linear(dim, classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """[B, T, D] soft tokens -> [B, queries, classes] logits."""
-        queries = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
-        pooled, _ = self.attention(queries, tokens, tokens, need_weights=False)
-        return self.classify(pooled)
+        """[B, T, D] soft tokens -> [B, classes] logits."""
+        pooled, _ = self.attention(self.query.expand(tokens.shape[0], -1, -1), tokens, tokens, need_weights=False)
+        return self.classify(pooled[:, 0])
 
 
 def spread(embeddings: torch.Tensor) -> float:
@@ -58,11 +57,11 @@ class ImageHead(nn.Module):
     def __init__(self, dim: int, labels: list[tuple[str, str]]):
         super().__init__()
         self.classes = {label: n for n, label in enumerate(sorted(set(labels)))}
-        self.probe = AttentionProbe(dim, 1, len(self.classes))
+        self.probe = AttentionProbe(dim, len(self.classes))
 
     def _kind_logits(self, tokens: torch.Tensor, labels: list[tuple[str, str]]) -> torch.Tensor:
         """Logits with every class of another kind masked: the head answers the picture's own question."""
-        logits = self.probe(tokens)[:, 0]
+        logits = self.probe(tokens)
         kinds = [kind for kind, _ in self.classes]
         allowed = torch.tensor([[k == kind for k in kinds] for kind, _ in labels])
         return logits.masked_fill(~allowed, float("-inf"))

@@ -16,7 +16,7 @@ def custom_label(key: str) -> str:
 LABEL_CHARS = 32
 
 
-def _runs(values: tuple[int, ...], times: str) -> str:
+def runs_text(values: tuple[int, ...], times: str) -> str:
     """(256, 256, 512) -> '256x2,512' (with times='x')."""
     runs: list[list[int]] = []
     for value in values:
@@ -74,7 +74,7 @@ class MatformerSlice:
         (a 'custom-<digest>' when that would be longer than LABEL_CHARS)."""
         if self.preset:
             return self.preset
-        parts = ([f"ffn {_runs(self.ffn, 'x')}"] if self.ffn else []) + ([f"skip {ranges(self.skip)}"] if self.skip else [])
+        parts = ([f"ffn {runs_text(self.ffn, 'x')}"] if self.ffn else []) + ([f"skip {ranges(self.skip)}"] if self.skip else [])
         readable = " ".join(parts) or "full"
         return readable if len(readable) <= LABEL_CHARS else custom_label(repr((self.ffn, self.skip)))
 
@@ -83,7 +83,7 @@ class MatformerSlice:
         """The slice as `parse_slice` reads it: the preset key, else 'ffn=256*14;skip=7'."""
         if self.preset:
             return self.preset
-        parts = ([f"ffn={_runs(self.ffn, '*')}"] if self.ffn else []) + ([f"skip={ranges(self.skip)}"] if self.skip else [])
+        parts = ([f"ffn={runs_text(self.ffn, '*')}"] if self.ffn else []) + ([f"skip={ranges(self.skip)}"] if self.skip else [])
         return ";".join(parts)
 
     def to_dict(self) -> dict:
