@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from g3n_core.builtin.tower_heads import ImageHead, open_unskipped_blocks, spread
@@ -15,9 +16,10 @@ def test_spread_is_zero_for_identical_items_and_positive_otherwise():
     assert spread(different) > 0.1
 
 
-def test_the_head_answers_among_its_kinds_answers_and_learns_separable_tokens():
+@pytest.mark.parametrize("pooled", [False, True], ids=["attention", "max-pool"])
+def test_the_head_answers_among_its_kinds_answers_and_learns_separable_tokens(pooled):
     labels = [("colour", "red"), ("colour", "blue"), ("shape", "star"), ("shape", "circle")]
-    head = ImageHead(8, labels)
+    head = ImageHead(8, labels, pooled=pooled)
     torch.manual_seed(0)
     tokens = torch.randn(4, 3, 8)
     optimizer = torch.optim.Adam(head.parameters(), lr=3e-2)
