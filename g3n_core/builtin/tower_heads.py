@@ -3,7 +3,8 @@
 Trained through the decoder alone, mini v1's vision tower became input-independent (its soft
 tokens the same for every picture to 1e-7). `scripts/probe_mini_vision.py` trains the tower with
 this head and no decoder, to tell an optimisation collapse from the decoder learning to ignore
-the picture: with the head alone the tower still collapses (docs/mini.md, "Towards v2").
+the picture: at v1's rate the tower collapses even then; with its unskipped blocks opened and at
+3e-5 it learns (docs/mini.md, "Towards v2"), and train_mini uses the head as an auxiliary loss.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Data is procedural (g3n_core.builtin.mini_data: the training side of the held-ou
 drawn once into memory). Every step trains one nested sub-model (the whole model half the time,
 else an FFN width per layer from {1, 3/4, 1/2, 1/4} and sometimes the ladder's layer skips) on a
 text batch (chat and completion forms), an image batch and a speech batch, with loss on answer
-tokens only and activation sparsity on (the config's own pattern). DIR receives `checkpoint/`
+tokens only and activation sparsity on (the config's own pattern). The vision tower trains at a
+hundredth of the rate with its unskipped blocks opened and an auxiliary picture-naming head, the
+recipe that keeps MobileNetV5 at this width from collapsing (docs/mini.md). DIR receives `checkpoint/`
 (the released checkpoints' layout, bfloat16), `loss.csv`, `loss.html`, `media_hashes.json` and
 `run.json` (settings, wall and CPU time). `python -m g3n_core.builtin.train_mini --install DIR`
 copies the checkpoint into g3n_core/builtin/mini/.
@@ -49,6 +51,15 @@ class TrainSettings:
     lr: float = _knob(3e-3, "peak learning rate (AdamW; linear warm-up, cosine decay to a tenth of it)")
     warmup: int = _knob(100, "warm-up steps")
     weight_decay: float = _knob(0.01, "AdamW weight decay")
+    vision_lr_scale: float = _knob(0.01, "the vision tower's learning rate as a fraction of --lr (MobileNetV5 at this width collapses above ~1e-4; docs/mini.md)")
+    audio_lr_scale: float = _knob(1.0, "the audio encoder's learning rate as a fraction of --lr")
+    image_probe_weight: float = _knob(
+        1.0,
+        "weight of an auxiliary loss: a small head (not saved) names each training picture's colour, shape, count or word from "
+        "its soft tokens, so the tower learns to tell pictures apart before the decoder reads them (0: off)",
+    )
+    clip_per_part: bool = _knob(True, "clip the gradient norm to 1 per part (decoder, vision tower, audio encoder) rather than over the whole model (v1)")
+    open_layer_scales: bool = _knob(True, "start the vision blocks without a skip at layer scale 1, not timm's 1e-5 (which shrinks everything after them to ~1e-5)")
     p_full: float = _knob(0.5, "probability that a step trains the whole model rather than a nested sub-model")
     p_skip: float = _knob(0.5, "probability that a sub-model step also skips one of the ladder's layer sets")
     images_per_kind: int = _knob(1200, "pictures drawn per image family (colour, shape, count, word)")
@@ -81,6 +92,14 @@ def _skip_sets() -> list[tuple[int, ...]]:
     return training_skip_sets()
 
 
+def parameter_parts(model) -> dict[str, list[torch.nn.Parameter]]:
+    """The model's parameters by part: the vision tower, the audio encoder, and the rest (decoder and embedders)."""
+    inner = model.model
+    towers = {"vision": list(inner.vision_tower.parameters()), "audio": list(inner.audio_tower.parameters())}
+    seen = {id(p) for params in towers.values() for p in params}
+    return {"text": [p for p in model.parameters() if id(p) not in seen], **towers}
+
+
 def _forward_loss(model, batch: dict, totals: dict, families: list[str]) -> torch.Tensor:
     from .mini_data.batches import answer_loss
 
@@ -108,11 +127,38 @@ class Trainer:
         self.model = Gemma3nForConditionalGeneration(mini_config()).train()
         self.nested = NestedModel(self.model.model.language_model)
         self.skip_sets = _skip_sets()
-        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
-        rest = [p for n, p in self.model.named_parameters() if p.ndim < 2]
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": settings.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=settings.lr, betas=(0.9, 0.98)
-        )
+        if settings.open_layer_scales:
+            from .tower_heads import open_unskipped_blocks
+
+            open_unskipped_blocks(self.model.model.vision_tower)
+        self.parts = parameter_parts(self.model)
+        self.spreads: dict[str, float] = {}
+        for part in ("vision", "audio"):
+            getattr(self.model.model, f"{part}_tower").register_forward_hook(self._spread_hook(part))
+        self.soft_tokens: torch.Tensor | None = None
+        self.model.model.embed_vision.register_forward_hook(self._soft_token_hook, with_kwargs=True)
+        scales = {"vision": settings.vision_lr_scale, "audio": settings.audio_lr_scale, "text": 1.0}
+        groups = []
+        for part, params in self.parts.items():
+            for decays in (True, False):
+                chosen = [p for p in params if (p.ndim >= 2) == decays]
+                if chosen:
+                    groups.append({"params": chosen, "weight_decay": settings.weight_decay if decays else 0.0, "lr_scale": scales[part], "part": part})
+        self.optimizer = torch.optim.AdamW(groups, lr=settings.lr, betas=(0.9, 0.98))
+
+    def _spread_hook(self, part: str):
+        """Record how much the tower's output differs between the batch's items: a dying tower shows here first."""
+        from .tower_heads import spread
+
+        def hook(module, args, output) -> None:
+            self.spreads[part] = spread(output.last_hidden_state)
+
+        return hook
+
+    def _soft_token_hook(self, module, args, kwargs, output) -> None:
+        """Keep the pictures' soft tokens (the embedder's output for `inputs_embeds`, not for hard vision ids)."""
+        if kwargs.get("inputs_embeds") is not None:
+            self.soft_tokens = output
 
     def build_data(self) -> None:
         """Text examples and the media pool (drawn and spoken once)."""
@@ -131,6 +177,12 @@ class Trainer:
         self.pool = build_media_pool(self.processor, s.seed, s.images_per_kind, s.asr_clips, s.clips_per_word, progress)
         bar.close()
         self.media = MediaExamples(self.text, self.pool)
+        self.image_head = None
+        if s.image_probe_weight and self.pool.image_labels:
+            from .tower_heads import ImageHead
+
+            self.image_head = ImageHead(self.model.config.text_config.hidden_size, self.pool.image_labels)
+            self.optimizer.add_param_group({"params": list(self.image_head.parameters()), "weight_decay": 0.0, "lr_scale": 1.0, "part": "probe"})
 
     def step(self, step: int) -> dict:
         """One optimizer step; returns the row logged to loss.csv."""
@@ -141,7 +193,7 @@ class Trainer:
         self.nested.set(sub)
         lr = _lr_at(step, s)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         parts = {
             "text": [self.text.sample(self.rnd) for _ in range(s.text_batch)],
@@ -155,14 +207,29 @@ class Trainer:
             groups = length_groups(examples, s.micro_batch)
             value = 0.0
             for group in groups:
-                loss = _forward_loss(self.model, collate(group, self.pool), totals, [e.family for e in group]) * (len(group) / len(examples))
+                loss = _forward_loss(self.model, collate(group, self.pool), totals, [e.family for e in group])
+                if name == "image" and self.image_head is not None:
+                    probe = self.image_head.loss(self.soft_tokens, [self.pool.image_labels[e.image] for e in group])
+                    totals["image_probe"][0] += float(probe) * len(group)
+                    totals["image_probe"][1] += len(group)
+                    loss = loss + s.image_probe_weight * probe
+                loss = loss * (len(group) / len(examples))
                 loss.backward()
                 value += float(loss)
             losses[name] = value
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0))
+        # Clipped per part, so that one part's spike (usually the vision tower's) does not shrink the other parts' steps.
+        if s.clip_per_part:
+            norms = {part: float(torch.nn.utils.clip_grad_norm_(params, 1.0)) for part, params in self.parts.items()}
+        else:
+            norms = {part: float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])) for part, params in self.parts.items()}
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        if self.image_head is not None:
+            torch.nn.utils.clip_grad_norm_(self.image_head.parameters(), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        row = {"step": step, "lr": lr, "loss": sum(losses.values()), "grad_norm": grad_norm, "full": sub.widths == self.nested.full_widths and not sub.skip}
+        row = {"step": step, "lr": lr, "loss": sum(losses.values()), "full": sub.widths == self.nested.full_widths and not sub.skip}
+        row |= {f"grad_norm_{k}": v for k, v in norms.items()}
+        row |= {f"spread_{k}": self.spreads.pop(k, float("nan")) for k in ("vision", "audio")}
         row |= {f"loss_{k}": v for k, v in losses.items()}
         row |= {f"fam_{k}": v[0] / max(v[1], 1) for k, v in sorted(totals.items())}
         return row
@@ -259,7 +326,7 @@ def train(settings: TrainSettings, out: Path) -> Path:
 
 _ALL_FAMILIES = (
     "plus", "minus", "larger", "after_letter", "after_number", "letters", "colour", "alphabet",
-    "image_colour", "image_shape", "image_count", "image_word", "speech_asr", "speech_translate",
+    "image_colour", "image_shape", "image_count", "image_word", "image_probe", "speech_asr", "speech_translate",
 )
 
 
