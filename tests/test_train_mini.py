@@ -67,3 +67,78 @@ def test_one_step_uses_each_parts_learning_rate_and_logs_spread(trainer):
         assert math.isnan(trainer.step(51)["spread_vision"])
     finally:
         trainer.s.image_batch = 2
+
+
+def test_completion_supervises_every_shots_answer_on_request(trainer):
+    from g3n_core.builtin.mini_data.examples import IGNORE
+
+    text, decode = trainer.text, trainer.text.tokenizer.decode
+    shots = [("What is 1 plus 2?", "3", "plus"), ("Which is larger, 4 or 9?", "9", "larger")]
+    last_only = text.completion("What is 3 plus 4?", "7", "plus", shots)
+    every = text.completion("What is 3 plus 4?", "7", "plus", shots, supervise_shots=True)
+    assert every.ids == last_only.ids
+    assert decode([i for i, label in zip(last_only.ids, last_only.labels) if label != IGNORE]) == " 7\n"
+    assert decode([i for i, label in zip(every.ids, every.labels) if label != IGNORE]) == " 3\n 9\n 7\n"
+    # each answer's loss is logged under its own family
+    assert [(f, decode(every.ids[a:b])) for f, a, b in every.spans] == [("plus", " 3\n"), ("larger", " 9\n"), ("plus", " 7\n")]
+
+
+def test_family_totals_follow_the_spans(trainer):
+    from g3n_core.builtin.mini_data.batches import answer_loss, collate, family_totals
+
+    shots = [("Which is larger, 4 or 9?", "9", "larger")]
+    example = trainer.text.completion("What is 3 plus 4?", "7", "plus", shots, supervise_shots=True)
+    batch = collate([example])
+    logits = torch.randn(1, len(example.ids), trainer.model.config.text_config.vocab_size)
+    mean, per_token = answer_loss(logits, batch["labels"])
+    totals = {"plus": [0.0, 0], "larger": [0.0, 0]}
+    family_totals(per_token, batch["labels"], [example], totals)
+    assert totals["plus"][1] == totals["larger"][1] == 3  # " 7\n" and " 9\n", one character each
+    assert (totals["plus"][0] + totals["larger"][0]) / 6 == pytest.approx(float(mean), rel=1e-5)
+
+
+def test_families_are_drawn_by_their_running_loss_above_the_floor(trainer):
+    families = trainer.text.families
+    saved = dict(trainer.family_loss)
+    assert trainer._family_weights() is None  # off by default: the fixed weights
+    trainer.s.family_loss_floor = 0.2
+    try:
+        trainer.family_loss.update({f: 0.01 for f in families} | {"plus": 1.0})
+        weights = dict(zip(families, trainer._family_weights()))
+        assert weights["plus"] == pytest.approx(5 * weights["letters"])  # 1.0 against the floor 0.2
+        assert weights["after_letter"] == pytest.approx(weights["letters"] / 2)  # the fixed half weight stays
+        trainer.s.family_loss_floor = 0.0
+        assert trainer._family_weights() is None
+    finally:
+        trainer.family_loss.update(saved)
+        trainer.s.family_loss_floor = 0.0
+
+
+def test_audio_head_learns_digits_and_words_from_soft_tokens():
+    from g3n_core.builtin.tower_heads import AudioHead
+
+    torch.manual_seed(0)
+    labels = [("asr", "3 7 1"), ("asr", "8 8"), ("translate", "rouge"), ("translate", "deux")]
+    head = AudioHead(16, labels)
+    tokens = torch.randn(4, 12, 16)
+    padding = torch.zeros(4, 12, dtype=torch.bool)
+    padding[1, 6:] = True  # a shorter clip
+    optimizer = torch.optim.Adam(head.parameters(), lr=3e-2)
+    with torch.no_grad():
+        first = float(head.loss(tokens, padding, labels))
+    for _ in range(60):
+        loss = head.loss(tokens, padding, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss.detach()) < 0.2 * first
+    assert sorted(head.words) == ["deux", "rouge"]
+
+
+def test_audio_probe_sends_gradient_into_the_encoder(tmp_path):
+    with_head = Trainer(_settings(audio_probe_weight=1.0, text_batch=0, image_batch=0), tmp_path)
+    with_head.build_data()
+    row = with_head.step(50)
+    assert math.isfinite(row["fam_audio_probe"]) and row["fam_audio_probe"] > 0
+    assert row["grad_norm_audio"] > 0 and row["loss_audio"] > 0
+    assert with_head.audio_head is not None and any(g["part"] == "probe" for g in with_head.optimizer.param_groups)

@@ -1,4 +1,4 @@
-"""Probing mini's vision tower: a head that names a picture's content from its soft tokens, and their spread.
+"""Probing mini's towers: heads that name a picture's or a clip's content from its soft tokens, and their spread.
 
 Trained through the decoder alone, mini v1's vision tower became input-independent (its soft
 tokens the same for every picture to 1e-7). `scripts/probe_mini_vision.py` trains the tower with
@@ -22,9 +22,10 @@ class AttentionProbe(nn.Module):
         self.attention = nn.MultiheadAttention(dim, num_heads=1, batch_first=True)
         self.classify = nn.Linear(dim, classes)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """[B, T, D] soft tokens -> [B, classes] logits."""
-        pooled, _ = self.attention(self.query.expand(tokens.shape[0], -1, -1), tokens, tokens, need_weights=False)
+    def forward(self, tokens: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T, D] soft tokens (`padding` [B, T]: True where a token is not part of the item) -> [B, classes] logits."""
+        query = self.query.expand(tokens.shape[0], -1, -1)
+        pooled, _ = self.attention(query, tokens, tokens, key_padding_mask=padding, need_weights=False)
         return self.classify(pooled[:, 0])
 
 
@@ -88,3 +89,39 @@ class ImageHead(nn.Module):
         """Whether the head names each picture's answer."""
         target = torch.tensor([self.classes[label] for label in labels])
         return (self._kind_logits(tokens, labels).argmax(-1) == target).tolist()
+
+
+class AudioHead(nn.Module):
+    """Names a clip's content from its soft tokens: CTC over the spoken digits of a transcription, the word of a translation.
+
+    The audio encoder's analogue of ImageHead: in speech-only runs the decoder stops reading the clip
+    within 200 steps and the encoder's gradient vanishes (docs/mini.md), so this gives it its own.
+    """
+
+    BLANK = 10  # CTC's blank, after the digits 0-9
+
+    def __init__(self, dim: int, labels: list[tuple[str, str]]):
+        super().__init__()
+        self.words = {word: n for n, word in enumerate(sorted({a for task, a in labels if task == "translate"}))}
+        self.digits = nn.Linear(dim, self.BLANK + 1)
+        self.word = AttentionProbe(dim, len(self.words)) if self.words else None
+
+    def loss(self, tokens: torch.Tensor, padding: torch.Tensor, labels: list[tuple[str, str]]) -> torch.Tensor:
+        """Mean over the clips of the CTC loss per digit (transcriptions) or the word's cross-entropy (translations)."""
+        losses = []
+        asr = [n for n, (task, _) in enumerate(labels) if task == "asr"]
+        if asr:
+            targets = [torch.tensor([int(d) for d in labels[n][1].split()]) for n in asr]
+            log_probs = self.digits(tokens[asr]).float().log_softmax(-1).transpose(0, 1)  # [T, B, classes]
+            lengths = (~padding[asr]).sum(1)
+            ctc = nn.functional.ctc_loss(
+                log_probs, torch.cat(targets), lengths, torch.tensor([len(t) for t in targets]),
+                blank=self.BLANK, reduction="none", zero_infinity=True,
+            )
+            losses.append(ctc / torch.tensor([len(t) for t in targets]))
+        translate = [n for n, (task, _) in enumerate(labels) if task == "translate"]
+        if translate and self.word is not None:
+            logits = self.word(tokens[translate], padding[translate])
+            target = torch.tensor([self.words[labels[n][1]] for n in translate])
+            losses.append(nn.functional.cross_entropy(logits.float(), target, reduction="none"))
+        return torch.cat(losses).mean()

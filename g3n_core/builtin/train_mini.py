@@ -43,7 +43,7 @@ class TrainSettings:
     """Every knob of a training run; the command line is built from these fields."""
 
     seed: int = _knob(0, f"random seed, in {TRAINING_SEEDS.start}..{TRAINING_SEEDS.stop - 1} (evaluation uses one outside)")
-    steps: int = _knob(2400, "optimizer steps")
+    steps: int = _knob(1600, "optimizer steps (1600 fit the 90-minute budget on 2 dedicated cores: 2.7-3.2 s per step)")
     text_batch: int = _knob(32, "text examples per step (chat and completion forms)")
     image_batch: int = _knob(12, "image examples per step")
     audio_batch: int = _knob(8, "speech examples per step (transcription and translation)")
@@ -58,8 +58,20 @@ class TrainSettings:
         "weight of an auxiliary loss: a small head (not saved) names each training picture's colour, shape, count or word from "
         "its soft tokens, so the tower learns to tell pictures apart before the decoder reads them (0: off)",
     )
+    audio_probe_weight: float = _knob(
+        0.0,
+        "weight of an auxiliary loss on the audio encoder: a small head (not saved) spells each transcription clip's digits "
+        "(CTC) and names each translation clip's word from its soft tokens (0: off; an experiment, docs/mini.md)",
+    )
     clip_per_part: bool = _knob(True, "clip the gradient norm to 1 per part (decoder, vision tower, audio encoder) rather than over the whole model (v1)")
     open_layer_scales: bool = _knob(True, "start the vision blocks without a skip at layer scale 1, not timm's 1e-5 (which shrinks everything after them to ~1e-5)")
+    supervise_shots: bool = _knob(False, "completion examples also carry loss on their shots' answers (off: the last answer only, as v1)")
+    family_loss_floor: float = _knob(
+        0.0,
+        "draw text families in proportion to their running answer-token loss, never below this, so learnt families "
+        "(letter counts, colours) stop taking the steps that arithmetic and comparison need (0: fixed weights, as v1; "
+        "the one run with 0.2 lost colour facts, docs/mini.md)",
+    )
     p_full: float = _knob(0.5, "probability that a step trains the whole model rather than a nested sub-model")
     p_skip: float = _knob(0.5, "probability that a sub-model step also skips one of the ladder's layer sets")
     images_per_kind: int = _knob(1200, "pictures drawn per image family (colour, shape, count, word)")
@@ -100,15 +112,13 @@ def parameter_parts(model) -> dict[str, list[torch.nn.Parameter]]:
     return {"text": [p for p in model.parameters() if id(p) not in seen], **towers}
 
 
-def _forward_loss(model, batch: dict, totals: dict, families: list[str]) -> torch.Tensor:
-    from .mini_data.batches import answer_loss
+def _forward_loss(model, batch: dict, totals: dict, examples: list) -> torch.Tensor:
+    from .mini_data.batches import answer_loss, family_totals
 
     labels = batch.pop("labels")
     logits = model(**batch).logits
-    loss, per_row = answer_loss(logits, labels)
-    for family, (summed, count) in zip(families, per_row.tolist()):
-        totals[family][0] += summed
-        totals[family][1] += count
+    loss, per_token = answer_loss(logits, labels)
+    family_totals(per_token, labels, examples, totals)
     return loss
 
 
@@ -135,8 +145,10 @@ class Trainer:
         self.spreads: dict[str, float] = {}
         for part in ("vision", "audio"):
             getattr(self.model.model, f"{part}_tower").register_forward_hook(self._spread_hook(part))
-        self.soft_tokens: torch.Tensor | None = None
-        self.model.model.embed_vision.register_forward_hook(self._soft_token_hook, with_kwargs=True)
+        self.soft_tokens: dict[str, torch.Tensor] = {}
+        self.audio_padding: torch.Tensor | None = None
+        for part in ("vision", "audio"):
+            getattr(self.model.model, f"embed_{part}").register_forward_hook(self._soft_token_hook(part), with_kwargs=True)
         scales = {"vision": settings.vision_lr_scale, "audio": settings.audio_lr_scale, "text": 1.0}
         groups = []
         for part, params in self.parts.items():
@@ -152,13 +164,19 @@ class Trainer:
 
         def hook(module, args, output) -> None:
             self.spreads[part] = spread(output.last_hidden_state)
+            if part == "audio":
+                self.audio_padding = output.audio_mel_mask  # True where a soft token is past the clip's end
 
         return hook
 
-    def _soft_token_hook(self, module, args, kwargs, output) -> None:
-        """Keep the pictures' soft tokens (the embedder's output for `inputs_embeds`, not for hard vision ids)."""
-        if kwargs.get("inputs_embeds") is not None:
-            self.soft_tokens = output
+    def _soft_token_hook(self, part: str):
+        """Keep a tower's soft tokens (the embedder's output for `inputs_embeds`, not for hard ids) for its auxiliary head."""
+
+        def hook(module, args, kwargs, output) -> None:
+            if kwargs.get("inputs_embeds") is not None:
+                self.soft_tokens[part] = output
+
+        return hook
 
     def build_data(self) -> None:
         """Text examples and the media pool (drawn and spoken once)."""
@@ -167,6 +185,7 @@ class Trainer:
         from .mini_data.examples import MediaExamples, TextExamples, build_media_pool
 
         self.text = TextExamples(self.processor)
+        self.family_loss = {family: 1.0 for family in self.text.families}  # running answer-token loss, for --family-loss-floor
         bar = tqdm(desc="speaking clips", unit="clip", file=sys.stderr)
 
         def progress(done: int, total: int) -> None:
@@ -183,6 +202,27 @@ class Trainer:
 
             self.image_head = ImageHead(self.model.config.text_config.hidden_size, self.pool.image_labels)
             self.optimizer.add_param_group({"params": list(self.image_head.parameters()), "weight_decay": 0.0, "lr_scale": 1.0, "part": "probe"})
+        self.audio_head = None
+        if s.audio_probe_weight and self.pool.audio_labels:
+            from .tower_heads import AudioHead
+
+            self.audio_head = AudioHead(self.model.config.text_config.hidden_size, self.pool.audio_labels)
+            self.optimizer.add_param_group({"params": list(self.audio_head.parameters()), "weight_decay": 0.0, "lr_scale": 1.0, "part": "probe"})
+
+    def _family_weights(self) -> list[float] | None:
+        """The text families' sampling weights this step (None: TextExamples' fixed ones)."""
+        floor = self.s.family_loss_floor
+        if not floor:
+            return None
+        return [w * max(self.family_loss[f], floor) for f, w in zip(self.text.families, self.text.weights)]
+
+    def _probe_loss(self, name: str, group: list) -> torch.Tensor | None:
+        """The auxiliary head's loss on the group's soft tokens just computed (None when that part has no head)."""
+        if name == "image" and self.image_head is not None:
+            return self.image_head.loss(self.soft_tokens["vision"], [self.pool.image_labels[e.image] for e in group])
+        if name == "audio" and self.audio_head is not None:
+            return self.audio_head.loss(self.soft_tokens["audio"], self.audio_padding, [self.pool.audio_labels[e.audio] for e in group])
+        return None
 
     def step(self, step: int) -> dict:
         """One optimizer step; returns the row logged to loss.csv."""
@@ -196,7 +236,7 @@ class Trainer:
             group["lr"] = lr * group["lr_scale"]
         totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         parts = {
-            "text": [self.text.sample(self.rnd) for _ in range(s.text_batch)],
+            "text": [self.text.sample(self.rnd, self._family_weights(), s.supervise_shots) for _ in range(s.text_batch)],
             "image": [self.media.image(self.rnd) for _ in range(s.image_batch)],
             "audio": [self.media.audio(self.rnd) for _ in range(s.audio_batch)],
         }
@@ -207,15 +247,15 @@ class Trainer:
             groups = length_groups(examples, s.micro_batch)
             value = 0.0
             for group in groups:
-                loss = _forward_loss(self.model, collate(group, self.pool), totals, [e.family for e in group])
-                if name == "image" and self.image_head is not None:
-                    probe = self.image_head.loss(self.soft_tokens, [self.pool.image_labels[e.image] for e in group])
-                    totals["image_probe"][0] += float(probe) * len(group)
-                    totals["image_probe"][1] += len(group)
-                    loss = loss + s.image_probe_weight * probe
+                loss = _forward_loss(self.model, collate(group, self.pool), totals, group)
+                probe = self._probe_loss(name, group)
+                if probe is not None:
+                    totals[f"{name}_probe"][0] += float(probe.detach()) * len(group)
+                    totals[f"{name}_probe"][1] += len(group)
+                    loss = loss + (s.image_probe_weight if name == "image" else s.audio_probe_weight) * probe
                 loss = loss * (len(group) / len(examples))
                 loss.backward()
-                value += float(loss)
+                value += float(loss.detach())
             losses[name] = value
         # Clipped per part, so that one part's spike (usually the vision tower's) does not shrink the other parts' steps.
         if s.clip_per_part:
@@ -223,10 +263,14 @@ class Trainer:
         else:
             norms = {part: float(torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])) for part, params in self.parts.items()}
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        if self.image_head is not None:
-            torch.nn.utils.clip_grad_norm_(self.image_head.parameters(), 1.0)
+        for head in (self.image_head, self.audio_head):
+            if head is not None:
+                torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        for family, (summed, count) in totals.items():
+            if family in self.family_loss and count:
+                self.family_loss[family] += 0.05 * (summed / count - self.family_loss[family])
         row = {"step": step, "lr": lr, "loss": sum(losses.values()), "full": sub.widths == self.nested.full_widths and not sub.skip}
         row |= {f"grad_norm_{k}": v for k, v in norms.items()}
         row |= {f"spread_{k}": self.spreads.pop(k, float("nan")) for k in ("vision", "audio")}
@@ -326,7 +370,7 @@ def train(settings: TrainSettings, out: Path) -> Path:
 
 _ALL_FAMILIES = (
     "plus", "minus", "larger", "after_letter", "after_number", "letters", "colour", "alphabet",
-    "image_colour", "image_shape", "image_count", "image_word", "image_probe", "speech_asr", "speech_translate",
+    "image_colour", "image_shape", "image_count", "image_word", "image_probe", "speech_asr", "speech_translate", "audio_probe",
 )
 
 

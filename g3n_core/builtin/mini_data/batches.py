@@ -45,11 +45,21 @@ def length_groups(examples: list[Example], size: int) -> list[list[Example]]:
 
 
 def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean next-token cross-entropy over answer tokens, and each row's summed loss and token count ([B, 2])."""
+    """Mean next-token cross-entropy over answer tokens, and the detached loss of each labelled position ([B, T], 0 elsewhere)."""
     shifted = labels[:, 1:]
     losses = torch.nn.functional.cross_entropy(
         logits[:, :-1].float().transpose(1, 2), shifted, ignore_index=IGNORE, reduction="none"
     )
     valid = shifted != IGNORE
-    per_row = torch.stack([(losses * valid).sum(-1), valid.sum(-1).float()], dim=-1)
-    return losses.sum() / valid.sum().clamp(min=1), per_row.detach()
+    # position p's label is scored by the logits at p - 1: pad one column in front so index p means token p
+    per_token = torch.nn.functional.pad((losses * valid).detach(), (1, 0))
+    return losses.sum() / valid.sum().clamp(min=1), per_token
+
+
+def family_totals(per_token: torch.Tensor, labels: torch.Tensor, examples: list[Example], totals: dict) -> None:
+    """Add each answer span's summed loss and token count to totals[family] ([sum, count])."""
+    for row, example in enumerate(examples):
+        for family, start, end in example.spans:
+            scored = labels[row, start:end] != IGNORE
+            totals[family][0] += float(per_token[row, start:end].sum())
+            totals[family][1] += int(scored.sum())

@@ -38,13 +38,19 @@ IMAGE_KINDS = tuple(IMAGE_QUESTIONS)
 
 @dataclass
 class Example:
-    """Token ids, per-token labels (IGNORE outside the answer), and the media item it needs, if any."""
+    """Token ids, per-token labels (IGNORE outside the answers), and the media item it needs, if any."""
 
     ids: list[int]
     labels: list[int]
     family: str
     image: int | None = None  # index into MediaPool.pixels
     audio: int | None = None  # index into MediaPool.features
+    # (family, start, end) of each answer in `ids`, for the per-family loss log; default: every label is `family`'s
+    spans: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.spans:
+            self.spans = [(self.family, 0, len(self.ids))]
 
 
 def _answer_example(prompt_ids: list[int], answer_ids: list[int], family: str, **media) -> Example:
@@ -79,24 +85,39 @@ class TextExamples:
         answer_ids = self.tokenizer.encode(answer, add_special_tokens=False) + [self.end_of_turn]
         return _answer_example(list(self.chat_prompt(question, media)), answer_ids, family, **index)
 
-    def completion(self, question: str, answer: str, family: str, shots: list[tuple[str, str]]) -> Example:
-        """The lm-eval form: BOS (the tokenizer's own), shots, question; ' answer\\n' carries the loss."""
-        context = "".join(f"Question: {q}\nAnswer: {a}\n\n" for q, a in shots) + f"Question: {question}\nAnswer:"
-        ids = self.tokenizer.encode(context)
-        whole = self.tokenizer.encode(context + f" {answer}\n")
-        return _answer_example(ids, whole[len(ids):], family)
+    def completion(self, question: str, answer: str, family: str, shots: list[tuple[str, str, str]], supervise_shots: bool = False) -> Example:
+        """The lm-eval form: BOS (the tokenizer's own), shots, question; ' answer\\n' carries the loss (each shot's too if asked).
 
-    def sample(self, rnd: random.Random) -> Example:
-        """One random text example: a family, then one of its training facts, in chat or completion form."""
-        family = rnd.choices(self.families, self.weights)[0]
+        A shot's answer has exactly the context of a completion with fewer shots, so supervising it is
+        free extra signal; the tokenizer must tokenize a prefix as the whole does (mini's is per character).
+        """
+        text, ids, labels, spans = "", [], [], []
+        for n, (q, a, f) in enumerate([*shots, (question, answer, family)]):
+            text += f"Question: {q}\nAnswer:"
+            start = len(self.tokenizer.encode(text))
+            text += f" {a}\n"
+            whole = self.tokenizer.encode(text)
+            if whole[: len(ids)] != ids:
+                raise ValueError("the tokenizer does not tokenize prefixes stably; shots cannot be supervised")
+            scored = n == len(shots) or supervise_shots
+            labels += [IGNORE] * (start - len(ids)) + (whole[start:] if scored else [IGNORE] * (len(whole) - start))
+            if scored:
+                spans.append((f, start, len(whole)))
+            ids = whole
+            text += "\n"
+        return Example(ids, labels, family, spans=spans)
+
+    def sample(self, rnd: random.Random, weights: list[float] | None = None, supervise_shots: bool = False) -> Example:
+        """One random text example: a family (by `weights`, default the fixed ones), then one of its training facts, in chat or completion form."""
+        family = rnd.choices(self.families, weights or self.weights)[0]
         question, answer, _ = rnd.choice(self.by_family[family])
         if rnd.random() < 0.5:
             return self.chat(question, answer, family)
         if rnd.random() < 0.4:  # the evaluation's own few-shot context (the pool's first 3)
-            shots = [(i.question, i.answer) for i in self.fewshot[:3]]
+            shots = [(i.question, i.answer, i.family) for i in self.fewshot[:3]]
         else:  # fewer, random shots: cheaper, and the answer must not depend on which shots came first
-            shots = [(s[0], s[1]) for s in rnd.sample(self.facts, rnd.choice((0, 0, 1, 2)))]
-        return self.completion(question, answer, family, shots)
+            shots = rnd.sample(self.facts, rnd.choice((0, 0, 1, 2)))
+        return self.completion(question, answer, family, shots, supervise_shots)
 
 
 def _digest(data: bytes) -> str:
