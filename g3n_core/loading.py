@@ -208,26 +208,6 @@ def _apply_sparsity(model, variant: Variant) -> None:
     set_activation_sparsity(model, pattern)
 
 
-WEIGHT_ALIGNMENT = 64  # bytes: what torch's CPU allocator gives every new tensor
-
-
-def _align_weights(model, skip: str | None = None) -> int:
-    """Copy every CPU parameter that is not WEIGHT_ALIGNMENT-aligned into fresh memory; returns how many were copied.
-
-    safetensors maps tensors at 8-byte offsets, and on some CPUs (an AMD EPYC with AVX-512, measured) float32
-    matrix-vector products round differently for a weight that is not 16-byte aligned: without this, a fused
-    projection, a huge-page copy or a deep copy of the same weights would not give the same logits. `skip` names
-    parameters left where they are (the memory-mapped per-layer embeddings, which are only looked up).
-    """
-    copied = 0
-    for name, parameter in model.named_parameters():
-        if parameter.device.type != "cpu" or parameter.data_ptr() % WEIGHT_ALIGNMENT == 0 or (skip and skip in name):
-            continue
-        parameter.data = parameter.data.clone()
-        copied += 1
-    return copied
-
-
 def load_model(variant: Variant, progress: Progress | None = None) -> LoadedModel:
     """Load (or build) the model a Variant names, apply its slice, sparsity and speed features, and place it."""
     progress = progress or (lambda fraction, message: None)
@@ -251,8 +231,6 @@ def load_model(variant: Variant, progress: Progress | None = None) -> LoadedMode
         map_per_layer_embeddings(model, path, variant.torch_dtype, config.text_config, variant.matformer)  # before .to()
     progress(0.8, f"moving to {variant.device}")
     model.to(variant.device)
-    if variant.device == "cpu":
-        _align_weights(model, skip="embed_tokens_per_layer" if variant.ple == "mmap" else None)
     loaded = LoadedModel(
         variant=variant,
         model=model,
