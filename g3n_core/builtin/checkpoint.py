@@ -14,11 +14,12 @@ import torch
 from transformers import Gemma3nConfig, Gemma3nForCausalLM, Gemma3nForConditionalGeneration, GenerationConfig
 from transformers.initialization import no_init_weights
 
+from ..weight_files import align_weight_files
 from .configs import AUDIO_TOKENS, TINY_IMAGE_SIZE, TINY_IMAGE_TOKENS, TINY_LAYOUT, shape_config, tiny_config
 from .processor import build_processor
 from .random_weights import fill_random_
 
-TINY_VERSION = 1  # bump when the tiny checkpoint's content changes, so caches rebuild
+TINY_VERSION = 2  # bump when the tiny checkpoint's content changes, so caches rebuild
 TINY_SEED = 0
 SHAPE_SEED = 0
 SHAPE_VERSION = 1  # bump when build_shape_model's weights change, so written shape checkpoints rebuild
@@ -63,6 +64,7 @@ def write_tiny(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     build_tiny_model().save_pretrained(out)
+    align_weight_files(out)
     build_processor(TINY_LAYOUT, TINY_IMAGE_SIZE, TINY_IMAGE_TOKENS, AUDIO_TOKENS).save_pretrained(out)
     (out / "README.md").write_text(_MODEL_CARD.format(name="tiny", seed=TINY_SEED))
     (out / MARKER).write_text(json.dumps({"name": "tiny", "version": TINY_VERSION, "random_weights": True}) + "\n")
@@ -126,6 +128,7 @@ def write_shape(name: str, out_dir: str | Path, text_only: bool = True) -> Path:
     model = build_shape_model(name, text_only, SHAPE_DTYPE)
     model.save_pretrained(out)
     del model
+    align_weight_files(out)
     build_processor(REAL_LAYOUT, REAL_IMAGE_SIZE, REAL_IMAGE_TOKENS, AUDIO_TOKENS).save_pretrained(out)
     (out / "README.md").write_text(_MODEL_CARD.format(name=name, seed=SHAPE_SEED))
     marker = {"name": name, "version": SHAPE_VERSION, "random_weights": True, "text_only": text_only}

@@ -282,6 +282,7 @@ class Trainer:
         """The checkpoint in bfloat16, in the released checkpoints' layout, with the run's record (training continues)."""
         from transformers import Gemma3nForConditionalGeneration
 
+        from ..weight_files import align_weight_files
         from .checkpoint import MARKER, generation_config
         from .configs import MINI_LAYOUT
         from .mini import MINI_DTYPE, MINI_VERSION
@@ -291,6 +292,7 @@ class Trainer:
         model.load_state_dict({k: v.to(MINI_DTYPE) for k, v in self.model.state_dict().items()})
         model.generation_config = generation_config(MINI_LAYOUT.end_of_turn)
         model.eval().save_pretrained(target)
+        align_weight_files(target)
         self.processor.save_pretrained(target)
         (target / "README.md").write_text(
             "# mini: a small Gemma 3n trained by the Gemma 3n workbench\n\n"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from ..weight_files import pad_header
+
 ITEM_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 
 
@@ -41,8 +43,7 @@ def _header(tensors: list[StreamedTensor], metadata: dict[str, str]) -> bytes:
     for tensor in tensors:
         entries[tensor.name] = {"dtype": tensor.dtype, "shape": list(tensor.shape), "data_offsets": [offset, offset + tensor.nbytes]}
         offset += tensor.nbytes
-    header = json.dumps(entries, separators=(",", ":")).encode()
-    return header + b" " * (-len(header) % 8)  # the data starts 8-byte aligned, as safetensors writes it
+    return pad_header(json.dumps(entries, separators=(",", ":")).encode())
 
 
 def _write_piece(file, piece: torch.Tensor) -> int:
