@@ -48,3 +48,14 @@ def test_video_task_runs_on_tiny(tiny):
     (task,) = resolve_tasks(["builtin_video_qa"])
     result = task.evaluate(EvalModel(tiny), limit=2)
     assert {m.name for m in result.metrics} == {"exact_match", "f1"} and result.metric("exact_match").n == 2
+
+
+@pytest.mark.parametrize("name", ["builtin_short_answer", "builtin_image_qa", "builtin_speech_asr", "builtin_speech_translation", "builtin_video_qa"])
+def test_every_answer_fits_the_token_budget_of_a_character_vocabulary(name):
+    """mini spells one character per token: an answer longer than max_new_tokens could never be matched."""
+    (task,) = resolve_tasks([name])
+    shots = task.fewshot()[: task.num_fewshot] if task.fewshot else []
+    for doc in task.load():
+        reference = task.reference(doc)
+        longest = max(len(r) for r in ([reference] if isinstance(reference, str) else reference))
+        assert task.make_request(doc, shots).max_new_tokens >= longest, (name, reference)

@@ -15,6 +15,9 @@ from .multiple_choice import MultipleChoiceTask
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 LICENCE = "CC0 1.0, written for this project (evals/data/README.md)"
+# Room for the longest one-word answer ("triangle", 8 letters) in a character vocabulary such as
+# mini's, where every letter is a token; a model that stops (end of turn, newline) pays nothing for it.
+SHORT_ANSWER_TOKENS = 16
 
 
 @lru_cache(maxsize=None)
@@ -58,7 +61,7 @@ def builtin_tasks() -> list:
             load=lambda: read_jsonl("short_answer.jsonl"),
             fewshot=lambda: read_jsonl("short_answer_fewshot.jsonl"),
             num_fewshot=3,
-            make_request=short_answer_request(max_new_tokens=12),
+            make_request=short_answer_request(max_new_tokens=SHORT_ANSWER_TOKENS),
             reference=lambda doc: doc["answers"],
             licence=LICENCE,
             source={"files": ["short_answer.jsonl", "short_answer_fewshot.jsonl"]},
@@ -68,7 +71,7 @@ def builtin_tasks() -> list:
             kind="image_qa",
             description="96 Pillow-drawn images (colours, shapes, counts of 1-6 dots, words); exact match after normalisation",
             load=lambda: read_jsonl("image_qa.jsonl", media_key="image"),
-            make_request=media_request("image", lambda doc: doc["question"], max_new_tokens=6),
+            make_request=media_request("image", lambda doc: doc["question"], max_new_tokens=SHORT_ANSWER_TOKENS),
             reference=lambda doc: doc["answers"],
             towers=("vision",),
             licence=LICENCE,

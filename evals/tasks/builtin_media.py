@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from g3n_core.media import SAMPLE_RATE, MediaPolicy, read_audio
 
-from .builtin import LICENCE, read_jsonl
+from .builtin import LICENCE, SHORT_ANSWER_TOKENS, read_jsonl
 from .generation import GenerationTask, media_request, speech_recognition_task
 
 LONG_SPEECH_TOKENS = 160  # per window: 30 s of speech is about 80 words
@@ -57,7 +57,7 @@ def media_tasks() -> list:
             kind="video_qa",
             description="8 videos with sound (a coloured ball, a spoken number): the colour and the number; exact match",
             load=lambda: read_jsonl("video_qa.jsonl", media_key="video"),
-            make_request=media_request("video", lambda doc: doc["question"], max_new_tokens=6),
+            make_request=media_request("video", lambda doc: doc["question"], max_new_tokens=SHORT_ANSWER_TOKENS),
             reference=lambda doc: doc["answers"],
             towers=("vision", "audio"),
             licence=LICENCE,
