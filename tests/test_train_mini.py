@@ -142,3 +142,19 @@ def test_audio_probe_sends_gradient_into_the_encoder(tmp_path):
     assert math.isfinite(row["fam_audio_probe"]) and row["fam_audio_probe"] > 0
     assert row["grad_norm_audio"] > 0 and row["loss_audio"] > 0
     assert with_head.audio_head is not None and any(g["part"] == "probe" for g in with_head.optimizer.param_groups)
+
+
+def test_audio_warmup_trains_the_encoder_and_head_alone(tmp_path):
+    trainer = Trainer(_settings(audio_probe_weight=1.0, audio_warmup_steps=30, micro_batch=4), tmp_path)
+    trainer.build_data()
+    inner = trainer.model.model
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    record = trainer.warm_up_audio()
+    moved = {name for name, p in trainer.model.named_parameters() if not torch.equal(p, before[name])}
+    assert record["steps"] == 30 and record["head_loss_last"] < record["head_loss_first"]
+    assert moved and all(name.startswith("model.audio_tower.") for name in moved)
+    assert len(moved) > 0.5 * len(list(inner.audio_tower.parameters()))
+    # The run's optimizer carries on from the warm-up: the encoder's moments are there, the decoder's are not yet.
+    state = trainer.optimizer.state
+    assert all(p in state for p in inner.audio_tower.parameters() if p.requires_grad)
+    assert not any(p in state for p in inner.language_model.parameters())

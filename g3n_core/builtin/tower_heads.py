@@ -9,6 +9,8 @@ the picture: at v1's rate the tower collapses even then; with its unskipped bloc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -125,3 +127,33 @@ class AudioHead(nn.Module):
             target = torch.tensor([self.words[labels[n][1]] for n in translate])
             losses.append(nn.functional.cross_entropy(logits.float(), target, reduction="none"))
         return torch.cat(losses).mean()
+
+
+def warm_up_audio_head(model, head: AudioHead, draw: Callable[[], tuple[dict, list]], optimizer, steps: int, lr: float, progress=None) -> list[float]:
+    """Train the audio encoder and its head alone for `steps` steps (no decoder); returns the head's loss per step.
+
+    In a full run the head sits at chance for ~400-600 steps before the encoder tells clips apart, and
+    by then the decoder has learnt to answer from the prior (docs/mini.md); this gives it a head start.
+    `draw()` returns one collated speech batch and its clips' labels; only the encoder's and the head's
+    parameter groups (part "audio" and "probe") move, at `lr` after a 50-step linear ramp.
+    """
+    losses = []
+    for step in range(steps):
+        batch, labels = draw()
+        for group in optimizer.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / 50) * group["lr_scale"] if group["part"] in ("audio", "probe") else 0.0
+        features = model.model.get_audio_features(batch["input_features"], ~batch["input_features_mask"], return_dict=True)
+        loss = head.loss(features.pooler_output, features.audio_mel_mask, labels)
+        loss.backward()
+        for group in optimizer.param_groups:
+            if group["part"] not in ("audio", "probe"):
+                for p in group["params"]:
+                    p.grad = None  # the embedder stays as it is: AdamW would otherwise count these steps in its moments
+        torch.nn.utils.clip_grad_norm_(model.model.audio_tower.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        if progress is not None:
+            progress(losses[-1])
+    return losses

@@ -63,6 +63,11 @@ class TrainSettings:
         "weight of an auxiliary loss on the audio encoder: a small head (not saved) spells each transcription clip's digits "
         "(CTC) and names each translation clip's word from its soft tokens (0: off; an experiment, docs/mini.md)",
     )
+    audio_warmup_steps: int = _knob(
+        0,
+        "before the run, train the audio encoder and its head alone (no decoder) for this many steps of --micro-batch clips, "
+        "so the clips are told apart before the decoder settles on answering without them (needs --audio-probe-weight)",
+    )
     clip_per_part: bool = _knob(True, "clip the gradient norm to 1 per part (decoder, vision tower, audio encoder) rather than over the whole model (v1)")
     open_layer_scales: bool = _knob(True, "start the vision blocks without a skip at layer scale 1, not timm's 1e-5 (which shrinks everything after them to ~1e-5)")
     supervise_shots: bool = _knob(False, "completion examples also carry loss on their shots' answers (off: the last answer only, as v1)")
@@ -209,6 +214,31 @@ class Trainer:
             self.audio_head = AudioHead(self.model.config.text_config.hidden_size, self.pool.audio_labels)
             self.optimizer.add_param_group({"params": list(self.audio_head.parameters()), "weight_decay": 0.0, "lr_scale": 1.0, "part": "probe"})
 
+    def warm_up_audio(self) -> dict:
+        """The audio encoder's head start (--audio-warmup-steps); returns its record for run.json."""
+        from tqdm import tqdm
+
+        from .mini_data.batches import collate
+        from .tower_heads import warm_up_audio_head
+
+        s, wall0 = self.s, time.perf_counter()
+        if not s.audio_warmup_steps or self.audio_head is None:
+            return {}
+
+        def draw() -> tuple[dict, list]:
+            clips = [self.media.audio(self.rnd) for _ in range(s.micro_batch)]
+            return collate(clips, self.pool), [self.pool.audio_labels[e.audio] for e in clips]
+
+        with tqdm(total=s.audio_warmup_steps, desc="warming up the audio encoder", unit="step", file=sys.stderr) as bar:
+            def progress(loss: float) -> None:
+                bar.update(1)
+                bar.set_postfix(head_loss=f"{loss:.3f}")
+
+            losses = warm_up_audio_head(self.model, self.audio_head, draw, self.optimizer, s.audio_warmup_steps, s.lr, progress)
+        tail = max(1, len(losses) // 10)
+        return {"steps": len(losses), "head_loss_first": round(sum(losses[:tail]) / tail, 3),
+                "head_loss_last": round(sum(losses[-tail:]) / tail, 3), "wall_s": round(time.perf_counter() - wall0, 1)}
+
     def _family_weights(self) -> list[float] | None:
         """The text families' sampling weights this step (None: TextExamples' fixed ones)."""
         floor = self.s.family_loss_floor
@@ -328,9 +358,10 @@ def train(settings: TrainSettings, out: Path) -> Path:
     trainer = Trainer(settings, out)
     trainer.build_data()
     data_wall, data_cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
+    train0 = time.perf_counter()  # --max-minutes counts the warm-up too
+    warmup = trainer.warm_up_audio()
     rows: list[dict] = []
     fieldnames: list[str] | None = None
-    train0 = time.perf_counter()
     with open(out / "loss.csv", "w", newline="") as handle, tqdm(total=settings.steps, desc="training mini", unit="step", file=sys.stderr) as bar:
         writer = None
         for step in range(settings.steps):
@@ -357,6 +388,7 @@ def train(settings: TrainSettings, out: Path) -> Path:
         "cpu_s": round(_cpu_seconds() - cpu0, 1),
         "data_wall_s": round(data_wall, 1),
         "data_cpu_s": round(data_cpu, 1),
+        "audio_warmup": warmup,
         "final_loss": rows[-1]["loss"] if rows else None,
         "cpu": cpu_model(),
         "torch": torch.__version__,
