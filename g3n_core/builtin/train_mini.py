@@ -23,72 +23,15 @@ import resource
 import sys
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from ..dataclass_args import add_dataclass_args, dataclass_from_args
 from .configs import mini_config
-from .mini_data.families import TRAINING_SEEDS
 from .nesting import NestedModel, sample_sub_model
-
-
-def _knob(default, help: str):  # noqa: A002 - argparse's word
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass
-class TrainSettings:
-    """Every knob of a training run; the command line is built from these fields."""
-
-    seed: int = _knob(0, f"random seed, in {TRAINING_SEEDS.start}..{TRAINING_SEEDS.stop - 1} (evaluation uses one outside)")
-    steps: int = _knob(1600, "optimizer steps (1600 fit the 90-minute budget on 2 dedicated cores: 2.7-3.2 s per step)")
-    text_batch: int = _knob(32, "text examples per step (chat and completion forms)")
-    image_batch: int = _knob(12, "image examples per step")
-    audio_batch: int = _knob(8, "speech examples per step (transcription and translation)")
-    micro_batch: int = _knob(16, "examples per forward pass (text is cut by length into passes of this size)")
-    lr: float = _knob(3e-3, "peak learning rate (AdamW; linear warm-up, cosine decay to a tenth of it)")
-    warmup: int = _knob(100, "warm-up steps")
-    weight_decay: float = _knob(0.01, "AdamW weight decay")
-    vision_lr_scale: float = _knob(0.01, "the vision tower's learning rate as a fraction of --lr (MobileNetV5 at this width collapses above ~1e-4; docs/mini.md)")
-    audio_lr_scale: float = _knob(1.0, "the audio encoder's learning rate as a fraction of --lr")
-    image_probe_weight: float = _knob(
-        1.0,
-        "weight of an auxiliary loss: a small head (not saved) names each training picture's colour, shape, count or word from "
-        "its soft tokens, so the tower learns to tell pictures apart before the decoder reads them (0: off)",
-    )
-    audio_probe_weight: float = _knob(
-        0.0,
-        "weight of an auxiliary loss on the audio encoder: a small head (not saved) spells each transcription clip's digits "
-        "(CTC) and names each translation clip's word from its soft tokens (0: off; an experiment, docs/mini.md)",
-    )
-    audio_warmup_steps: int = _knob(
-        0,
-        "before the run, train the audio encoder and its head alone (no decoder) for this many steps of --micro-batch clips, "
-        "so the clips are told apart before the decoder settles on answering without them (needs --audio-probe-weight)",
-    )
-    clip_per_part: bool = _knob(True, "clip the gradient norm to 1 per part (decoder, vision tower, audio encoder) rather than over the whole model (v1)")
-    open_layer_scales: bool = _knob(True, "start the vision blocks without a skip at layer scale 1, not timm's 1e-5 (which shrinks everything after them to ~1e-5)")
-    supervise_shots: bool = _knob(False, "completion examples also carry loss on their shots' answers (off: the last answer only, as v1)")
-    family_loss_floor: float = _knob(
-        0.0,
-        "draw text families in proportion to their running answer-token loss, never below this, so learnt families "
-        "(letter counts, colours) stop taking the steps that arithmetic and comparison need (0: fixed weights, as v1; "
-        "the one run with 0.2 lost colour facts, docs/mini.md)",
-    )
-    p_full: float = _knob(0.5, "probability that a step trains the whole model rather than a nested sub-model")
-    p_skip: float = _knob(0.5, "probability that a sub-model step also skips one of the ladder's layer sets")
-    images_per_kind: int = _knob(1200, "pictures drawn per image family (colour, shape, count, word)")
-    asr_clips: int = _knob(1500, "spoken digit strings for transcription")
-    clips_per_word: int = _knob(40, "spoken clips per translation word")
-    threads: int = _knob(2, "torch CPU threads")
-    max_minutes: float = _knob(0.0, "stop early after this many wall-clock minutes of training (0: no limit)")
-    save_every: int = _knob(0, "also write a loadable snapshot to DIR/snapshot every this many steps (0: only at the end)")
-
-    def __post_init__(self) -> None:
-        if self.seed not in TRAINING_SEEDS:
-            raise SystemExit(f"--seed must be in {TRAINING_SEEDS.start}..{TRAINING_SEEDS.stop - 1}; the evaluation suites own the others")
+from .train_settings import TrainSettings
 
 
 def _cpu_seconds() -> float:
