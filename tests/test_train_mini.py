@@ -158,3 +158,17 @@ def test_audio_warmup_trains_the_encoder_and_head_alone(tmp_path):
     state = trainer.optimizer.state
     assert all(p in state for p in inner.audio_tower.parameters() if p.requires_grad)
     assert not any(p in state for p in inner.language_model.parameters())
+
+
+def test_audio_warmup_without_its_head_is_refused():
+    with pytest.raises(SystemExit, match="--audio-probe-weight"):
+        _settings(audio_warmup_steps=10)
+
+
+def test_a_text_only_run_draws_no_media(tmp_path):
+    trainer = Trainer(_settings(image_batch=0, audio_batch=0, images_per_kind=50, asr_clips=50), tmp_path)
+    trainer.build_data()
+    assert len(trainer.pool.pixels) == 0 and trainer.pool.features == []
+    assert trainer.image_head is None and trainer.audio_head is None
+    row = trainer.step(50)
+    assert math.isfinite(row["loss_text"]) and "loss_image" not in row

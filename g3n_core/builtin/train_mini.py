@@ -141,7 +141,11 @@ class Trainer:
             bar.update(done - bar.n)
 
         s = self.s
-        self.pool = build_media_pool(self.processor, s.seed, s.images_per_kind, s.asr_clips, s.clips_per_word, progress)
+        # Media that no step asks for are not drawn (a text-only run starts at once).
+        speech = bool(s.audio_batch or s.audio_warmup_steps)
+        self.pool = build_media_pool(
+            self.processor, s.seed, s.images_per_kind if s.image_batch else 0, s.asr_clips if speech else 0, s.clips_per_word if speech else 0, progress
+        )
         bar.close()
         self.media = MediaExamples(self.text, self.pool)
         self.image_head = None

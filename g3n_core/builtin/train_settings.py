@@ -62,3 +62,5 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.seed not in TRAINING_SEEDS:
             raise SystemExit(f"--seed must be in {TRAINING_SEEDS.start}..{TRAINING_SEEDS.stop - 1}; the evaluation suites own the others")
+        if self.audio_warmup_steps and not self.audio_probe_weight:
+            raise SystemExit("--audio-warmup-steps trains the audio encoder through its head: give --audio-probe-weight too (1 was measured)")

@@ -152,7 +152,8 @@ def build_media_pool(processor, seed: int, images_per_kind: int, asr_clips: int,
             image_hashes.append(_digest(image.tobytes()))
             drawn.append(image)
             labels.append((kind, params.label))
-    pixels = np.concatenate([image_batch_pixels(processor, drawn[i : i + 256]) for i in range(0, len(drawn), 256)])
+    batches = [image_batch_pixels(processor, drawn[i : i + 256]) for i in range(0, len(drawn), 256)]
+    pixels = np.concatenate(batches) if batches else np.zeros((0, 3, 0, 0), dtype=np.uint8)
     clips: list[tuple[str, str, str]] = []  # (task, spoken text, answer)
     while len(clips) < asr_clips:
         digits = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(1, 5)))
