@@ -141,13 +141,15 @@ def image_batch_pixels(processor, images) -> np.ndarray:
     return np.rint(values * 255.0).astype(np.uint8)
 
 
-def build_media_pool(processor, seed: int, images_per_kind: int, asr_clips: int, clips_per_word: int, progress=None) -> MediaPool:
-    """Draw and speak the run's media with `seed` (training side only)."""
+def build_media_pool(
+    processor, seed: int, images_per_kind: int, asr_clips: int, clips_per_word: int, progress=None, side: str = "train"
+) -> MediaPool:
+    """Draw and speak the run's media with `seed` on `side` of the split (the trainer's: "train"; "eval" only for measuring)."""
     rnd = random.Random(f"mini-media-{seed}")
     drawn, labels, image_hashes = [], [], []
     for kind in IMAGE_KINDS:
         for _ in range(images_per_kind):
-            params = draw_params(kind, rnd, "train")
+            params = draw_params(kind, rnd, side)
             image = draw(params)
             image_hashes.append(_digest(image.tobytes()))
             drawn.append(image)
@@ -157,13 +159,13 @@ def build_media_pool(processor, seed: int, images_per_kind: int, asr_clips: int,
     clips: list[tuple[str, str, str]] = []  # (task, spoken text, answer)
     while len(clips) < asr_clips:
         digits = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(1, 5)))
-        if not digits_held_out(digits):
+        if digits_held_out(digits) == (side == "eval"):
             clips.append(("asr", spoken_digits(digits), digits_transcript(digits)))
     for english, french in translation_pairs():
         clips += [("translate", english, french)] * clips_per_word
     features, audio_labels, audio_hashes = [], [], []
     for n, (task, text, answer) in enumerate(clips):
-        pcm = speak(speech_params(text, rnd, "train"))
+        pcm = speak(speech_params(text, rnd, side))
         audio_hashes.append(_digest(pcm.tobytes()))
         extracted = processor.feature_extractor([pcm_to_float(pcm)], return_tensors="np")
         frames = int(extracted["input_features_mask"][0].sum())
