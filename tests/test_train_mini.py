@@ -172,3 +172,26 @@ def test_a_text_only_run_draws_no_media(tmp_path):
     assert trainer.image_head is None and trainer.audio_head is None
     row = trainer.step(50)
     assert math.isfinite(row["loss_text"]) and "loss_image" not in row
+
+
+def test_family_weights_override_the_even_draw(tmp_path):
+    trainer = Trainer(_settings(family_weights="plus=3, larger=0", image_batch=0, audio_batch=0), tmp_path)
+    trainer.build_data()
+    weights = dict(zip(trainer.text.families, trainer.text.weights))
+    assert weights["plus"] == 3.0 and weights["larger"] == 0.0 and weights["minus"] == 1.0 and weights["alphabet"] == 0.5
+    import random
+
+    drawn = {trainer.text.sample(random.Random(n)).family for n in range(300)}
+    assert "larger" not in drawn and "plus" in drawn
+
+
+@pytest.mark.parametrize("bad", ["plus", "plus=x", "plus=-1"])
+def test_malformed_family_weights_are_refused(bad):
+    with pytest.raises(SystemExit, match="--family-weights"):
+        _settings(family_weights=bad)
+
+
+def test_unknown_family_is_refused_with_the_list(tmp_path):
+    trainer = Trainer(_settings(family_weights="times=2", image_batch=0, audio_batch=0), tmp_path)
+    with pytest.raises(SystemExit, match="names no family times.*plus"):
+        trainer.build_data()

@@ -133,6 +133,11 @@ class Trainer:
         from .mini_data.examples import MediaExamples, TextExamples, build_media_pool
 
         self.text = TextExamples(self.processor)
+        overrides = self.s.family_weight_overrides()
+        unknown = sorted(set(overrides) - set(self.text.families))
+        if unknown:
+            raise SystemExit(f"--family-weights names no family {', '.join(unknown)}; the families are {', '.join(self.text.families)}")
+        self.text.weights = [overrides.get(f, w) for f, w in zip(self.text.families, self.text.weights)]
         self.family_loss = {family: 1.0 for family in self.text.families}  # running answer-token loss, for --family-loss-floor
         bar = tqdm(desc="speaking clips", unit="clip", file=sys.stderr)
 

@@ -50,6 +50,11 @@ class TrainSettings:
         "(letter counts, colours) stop taking the steps that arithmetic and comparison need (0: fixed weights, as v1; "
         "the one run with 0.2 lost colour facts, docs/mini.md)",
     )
+    family_weights: str = _knob(
+        "",
+        "text families' sampling weights as FAMILY=W,... (e.g. plus=3,minus=3,larger=3); families not named keep the even "
+        "draw (1; alphabet and after_letter 0.5)",
+    )
     p_full: float = _knob(0.5, "probability that a step trains the whole model rather than a nested sub-model")
     p_skip: float = _knob(0.5, "probability that a sub-model step also skips one of the ladder's layer sets")
     images_per_kind: int = _knob(1200, "pictures drawn per image family (colour, shape, count, word)")
@@ -62,5 +67,19 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.seed not in TRAINING_SEEDS:
             raise SystemExit(f"--seed must be in {TRAINING_SEEDS.start}..{TRAINING_SEEDS.stop - 1}; the evaluation suites own the others")
+        self.family_weight_overrides()  # refuse a malformed list before anything is built
         if self.audio_warmup_steps and not self.audio_probe_weight:
             raise SystemExit("--audio-warmup-steps trains the audio encoder through its head: give --audio-probe-weight too (1 was measured)")
+
+    def family_weight_overrides(self) -> dict[str, float]:
+        """--family-weights as {family: weight} (family names are checked against the data by the trainer)."""
+        overrides = {}
+        for part in filter(None, (p.strip() for p in self.family_weights.split(","))):
+            name, _, value = part.partition("=")
+            try:
+                overrides[name.strip()] = float(value)
+            except ValueError:
+                raise SystemExit(f"--family-weights wants FAMILY=W,... (e.g. plus=3,larger=3); got {part!r}") from None
+            if overrides[name.strip()] < 0:
+                raise SystemExit(f"--family-weights: {name.strip()}'s weight must be >= 0")
+        return overrides
