@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from g3n_core import parse_variant_spec  # noqa: E402
 from g3n_core.builtin.mini_data.batches import answer_loss, collate, length_groups  # noqa: E402
-from g3n_core.builtin.mini_data.examples import Example, MediaPool, TextExamples, build_media_pool  # noqa: E402
+from g3n_core.builtin.mini_data.examples import IGNORE, Example, MediaPool, TextExamples, build_media_pool  # noqa: E402
 from g3n_core.builtin.mini_data.families import (  # noqa: E402
     EVAL_SEED,
     IMAGE_QUESTIONS,
@@ -84,7 +84,7 @@ def score(model, examples: list[Example], pool: MediaPool | None, batch: int = 1
         _, per_token = answer_loss(logits, labels)
         hits = torch.nn.functional.pad(logits[:, :-1].argmax(-1) == labels[:, 1:], (1, 0))
         for row, example in enumerate(group):
-            scored = labels[row] != -100
+            scored = labels[row] != IGNORE
             total = sums[example.family]
             total[0] += float(per_token[row][scored].sum())
             total[1] += int(scored.sum())
