@@ -185,10 +185,20 @@ def test_family_weights_override_the_even_draw(tmp_path):
     assert "larger" not in drawn and "plus" in drawn
 
 
-@pytest.mark.parametrize("bad", ["plus", "plus=x", "plus=-1"])
+@pytest.mark.parametrize("bad", ["plus", "plus=x", "plus=-1", "plus=nan", "plus=inf"])
 def test_malformed_family_weights_are_refused(bad):
     with pytest.raises(SystemExit, match="--family-weights"):
         _settings(family_weights=bad)
+
+
+def test_all_zero_family_weights_are_refused_before_the_first_step(tmp_path):
+    from g3n_core.builtin.mini_data.examples import TextExamples
+
+    families = TextExamples(Trainer(_settings(image_batch=0, audio_batch=0), tmp_path).processor).families
+    zeros = ",".join(f"{f}=0" for f in families)
+    trainer = Trainer(_settings(family_weights=zeros, image_batch=0, audio_batch=0), tmp_path)
+    with pytest.raises(SystemExit, match="every text family at weight 0"):
+        trainer.build_data()
 
 
 def test_unknown_family_is_refused_with_the_list(tmp_path):

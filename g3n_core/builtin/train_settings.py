@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .mini_data.families import TRAINING_SEEDS
@@ -80,6 +81,6 @@ class TrainSettings:
                 overrides[name.strip()] = float(value)
             except ValueError:
                 raise SystemExit(f"--family-weights wants FAMILY=W,... (e.g. plus=3,larger=3); got {part!r}") from None
-            if overrides[name.strip()] < 0:
-                raise SystemExit(f"--family-weights: {name.strip()}'s weight must be >= 0")
+            if not math.isfinite(overrides[name.strip()]) or overrides[name.strip()] < 0:
+                raise SystemExit(f"--family-weights: {name.strip()}'s weight must be a finite number >= 0")
         return overrides
