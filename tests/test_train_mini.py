@@ -199,6 +199,7 @@ def test_all_zero_family_weights_are_refused_before_the_first_step(tmp_path):
     trainer = Trainer(_settings(family_weights=zeros, image_batch=0, audio_batch=0), tmp_path)
     with pytest.raises(SystemExit, match="every text family at weight 0"):
         trainer.build_data()
+    Trainer(_settings(family_weights=zeros, text_batch=0, image_batch=0, audio_batch=0), tmp_path).build_data()  # no text drawn: nothing to refuse
 
 
 def test_unknown_family_is_refused_with_the_list(tmp_path):

@@ -138,8 +138,8 @@ class Trainer:
         if unknown:
             raise SystemExit(f"--family-weights names no family {', '.join(unknown)}; the families are {', '.join(self.text.families)}")
         self.text.weights = [overrides.get(f, w) for f, w in zip(self.text.families, self.text.weights)]
-        if not any(self.text.weights):
-            raise SystemExit("--family-weights leaves every text family at weight 0: give at least one a weight above 0, or use --text-batch 0")
+        if self.s.text_batch and not any(self.text.weights):
+            raise SystemExit("--family-weights leaves every text family at weight 0: give at least one a weight above 0 (or train no text: --text-batch 0)")
         self.family_loss = {family: 1.0 for family in self.text.families}  # running answer-token loss, for --family-loss-floor
         bar = tqdm(desc="speaking clips", unit="clip", file=sys.stderr)
 
