@@ -192,9 +192,10 @@ def test_malformed_family_weights_are_refused(bad):
 
 
 def test_all_zero_family_weights_are_refused_before_the_first_step(tmp_path):
+    from g3n_core.builtin.mini import build_mini_processor
     from g3n_core.builtin.mini_data.examples import TextExamples
 
-    families = TextExamples(Trainer(_settings(image_batch=0, audio_batch=0), tmp_path).processor).families
+    families = TextExamples(build_mini_processor()).families
     zeros = ",".join(f"{f}=0" for f in families)
     trainer = Trainer(_settings(family_weights=zeros, image_batch=0, audio_batch=0), tmp_path)
     with pytest.raises(SystemExit, match="every text family at weight 0"):

@@ -77,10 +77,12 @@ class TrainSettings:
         overrides = {}
         for part in filter(None, (p.strip() for p in self.family_weights.split(","))):
             name, _, value = part.partition("=")
+            name = name.strip()
             try:
-                overrides[name.strip()] = float(value)
+                weight = float(value)
             except ValueError:
                 raise SystemExit(f"--family-weights wants FAMILY=W,... (e.g. plus=3,larger=3); got {part!r}") from None
-            if not math.isfinite(overrides[name.strip()]) or overrides[name.strip()] < 0:
-                raise SystemExit(f"--family-weights: {name.strip()}'s weight must be a finite number >= 0")
+            if not math.isfinite(weight) or weight < 0:
+                raise SystemExit(f"--family-weights: {name}'s weight must be a finite number >= 0")
+            overrides[name] = weight
         return overrides
