@@ -148,3 +148,15 @@ def tiny_server():
     yield {"url": url, "log": lines, "process": proc}
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture
+def bf16_cpu(monkeypatch):
+    """Pretend to run on an AVX-512 BF16 CPU, so that a Variant with prepack=true (bfloat16 kernels) builds on an AVX2-only one too.
+
+    For tests of plumbing that such a Variant passes through; what each CPU kind accepts and refuses is tests/test_hardware.py's."""
+    from cpu_kinds import XEON
+
+    from g3n_core import hardware
+
+    monkeypatch.setattr(hardware, "cpu_info", lambda: XEON)

@@ -9,15 +9,13 @@ import sys
 
 import pytest
 import torch
+from cpu_kinds import AVX512_FLAGS, XEON, ZEN3
 
 from g3n_core import Variant, VariantError, hardware
 from g3n_core.cli import main
 from g3n_core.hardware import SIMULATE_AVX2_ENV, CpuInfo
 
-AVX512_FLAGS = frozenset("fma f16c avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni amx_bf16".split())
 REAL = hardware.cpu_info()  # before any test replaces it
-ZEN3 = CpuInfo("AMD EPYC 7763 64-Core Processor", frozenset("fma f16c avx2".split()), "AVX2", onednn_bf16_reported=False)
-XEON = CpuInfo("Intel(R) Xeon(R) Platinum 8480+", AVX512_FLAGS, "AVX512")
 
 
 @pytest.fixture(params=[ZEN3, XEON], ids=["avx2", "avx512"])

@@ -45,7 +45,7 @@ def test_evals_run_help_lists_every_spec_key(capsys):
     assert "MODEL" in shown and all(f.name in shown for f in knobs()[1:]) and "kv_cache=dynamic|static" in shown
 
 
-def test_every_field_is_settable_from_the_command_line():
+def test_every_field_is_settable_from_the_command_line(bf16_cpu):
     args = build_parser().parse_args(["generate", "hi", "--attn", "eager", "--dtype", "bf16", "--towers", "audio", "--sparsity", "0.9@0-4",
                                       "--matformer", "ffn=256*14;skip=7", "--sparse-ffn", "--ple", "mmap", "--kv-cache", "static", "--compile",
                                       "--quant", "int8", "--prepack", "--temperature", "0.5", "--repetition-penalty", "1.1"])
@@ -56,7 +56,7 @@ def test_every_field_is_settable_from_the_command_line():
     assert settings_from_args(plain) == GenerationSettings()  # the CLI's defaults are GenerationSettings'
 
 
-def test_every_field_round_trips_through_a_spec_string():
+def test_every_field_round_trips_through_a_spec_string(bf16_cpu):
     variant = Variant(**NON_DEFAULT)
     assert parse_variant_spec(variant.to_spec()) == variant
     assert Variant().to_spec() == "tiny" and parse_variant_spec("tiny prepack=true dtype=bf16").prepack

@@ -165,7 +165,7 @@ def test_evicting_the_parent_drops_its_views():
     assert slc not in cache and cache.views() == []
 
 
-def test_slices_that_cannot_be_elastic_load_on_their_own():
+def test_slices_that_cannot_be_elastic_load_on_their_own(bf16_cpu):
     int8 = Variant(quant="int8", matformer=SLICES["preset-like"])
     assert "int8" in elastic_refusal(int8)
     assert "packed" in elastic_refusal(Variant(dtype="bfloat16", prepack=True, matformer=SLICES["preset-like"]))
