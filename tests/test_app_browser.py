@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from app_fixtures import running_app, tiny_bench
 
+from evals.tasks import resolve_tasks
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
@@ -151,11 +153,11 @@ def test_webcam_snapshot_is_attached_and_answered(page):
 
 
 def _only(page, group_id: str, wanted: list[str]) -> None:
-    """Leave exactly `wanted` ticked in a CheckboxGroup."""
+    """Leave exactly the choices named `wanted` ticked in a CheckboxGroup (labels may add ' (suite)')."""
     for box in page.locator(f"#{group_id} label").all():
-        name = box.inner_text().strip()
+        name = box.inner_text().strip().split(" (")[0]
         checkbox = box.locator("input[type=checkbox]")
-        if checkbox.is_checked() != any(name.startswith(w) for w in wanted):
+        if checkbox.is_checked() != (name in wanted):
             checkbox.click()
 
 
@@ -182,7 +184,7 @@ def test_three_variant_comparison_shows_verdict_table_charts_and_disagreements(p
     spec.fill("tiny sparsity=off")
     spec.press("Enter")
     page.locator("#compare-variants .token").nth(2).wait_for(timeout=20_000)
-    _only(page, "compare-tasks", ["builtin_"])  # all five built-in suites
+    _only(page, "compare-tasks", [task.name for task in resolve_tasks(["builtin"])])  # the five built-in suites, not the slower media ones
     _only(page, "compare-measures", ["latency"])
     _set_number(page, "compare-limit", 2)
     _set_number(page, "compare-repeats", 2)
