@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from app_fixtures import running_app, tiny_bench
 
+from app.compare import task_choices
 from evals.tasks import resolve_tasks
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -153,9 +154,9 @@ def test_webcam_snapshot_is_attached_and_answered(page):
 
 
 def _only(page, group_id: str, wanted: list[str]) -> None:
-    """Leave exactly the choices named `wanted` ticked in a CheckboxGroup (labels may add ' (suite)')."""
+    """Leave exactly the choices labelled `wanted` ticked in a CheckboxGroup."""
     for box in page.locator(f"#{group_id} label").all():
-        name = box.inner_text().strip().split(" (")[0]
+        name = box.inner_text().strip()
         checkbox = box.locator("input[type=checkbox]")
         if checkbox.is_checked() != (name in wanted):
             checkbox.click()
@@ -184,7 +185,8 @@ def test_three_variant_comparison_shows_verdict_table_charts_and_disagreements(p
     spec.fill("tiny sparsity=off")
     spec.press("Enter")
     page.locator("#compare-variants .token").nth(2).wait_for(timeout=20_000)
-    _only(page, "compare-tasks", [task.name for task in resolve_tasks(["builtin"])])  # the five built-in suites, not the slower media ones
+    builtin = {task.name for task in resolve_tasks(["builtin"])}  # the five built-in suites, not the slower media ones
+    _only(page, "compare-tasks", [label for label, name in task_choices() if name in builtin])
     _only(page, "compare-measures", ["latency"])
     _set_number(page, "compare-limit", 2)
     _set_number(page, "compare-repeats", 2)
