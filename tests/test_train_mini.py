@@ -207,3 +207,49 @@ def test_unknown_family_is_refused_with_the_list(tmp_path):
     trainer = Trainer(_settings(family_weights="times=2", image_batch=0, audio_batch=0), tmp_path)
     with pytest.raises(SystemExit, match="names no family times.*plus"):
         trainer.build_data()
+
+
+def _brute_force_cost(lengths: list[int], size: int, pass_cost: int) -> int:
+    """Least padded-token cost over every contiguous cut of the sorted lengths (2^(n-1) cuts)."""
+    from itertools import product
+
+    best = None
+    for cuts in product((False, True), repeat=len(lengths) - 1):
+        groups, start = [], 0
+        for i, cut in enumerate(cuts, 1):
+            if cut:
+                groups.append(lengths[start:i])
+                start = i
+        groups.append(lengths[start:])
+        if all(len(g) <= size for g in groups):
+            cost = sum(pass_cost + len(g) * max(g) for g in groups)
+            best = cost if best is None else min(best, cost)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_length_groups_cut_passes_at_the_least_padded_cost(seed):
+    import random
+
+    from g3n_core.builtin.mini_data.batches import length_groups
+    from g3n_core.builtin.mini_data.examples import Example
+
+    rnd = random.Random(seed)
+    examples = [Example([1] * rnd.choice((40, 45, 52, 60, 90, 150, 190, 197)), [1] * 3, "plus") for _ in range(rnd.randint(1, 11))]
+    size = rnd.choice((2, 4, 16))
+    groups = length_groups(examples, size, pass_cost=80)
+    assert sorted(map(id, (e for g in groups for e in g))) == sorted(map(id, examples))
+    assert all(0 < len(g) <= size for g in groups)
+    lengths = sorted(len(e.ids) for e in examples)
+    assert sum(80 + len(g) * max(len(e.ids) for e in g) for g in groups) == _brute_force_cost(lengths, size, 80)
+
+
+def test_one_long_example_gets_its_own_pass(trainer):
+    """A 3-shot completion no longer pads seven chat turns to its length."""
+    from g3n_core.builtin.mini_data.batches import length_groups
+
+    chats = [trainer.text.chat("What is 7 plus 5?", "12", "plus") for _ in range(7)]
+    shots = [(i.question, i.answer, i.family) for i in trainer.text.fewshot[:3]]
+    long = trainer.text.completion("What is 3 plus 4?", "7", "plus", shots)
+    groups = length_groups([*chats, long], 16)
+    assert [len(g) for g in groups] == [7, 1] and groups[1] == [long]

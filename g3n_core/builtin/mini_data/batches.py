@@ -38,10 +38,31 @@ def collate(examples: list[Example], pool: MediaPool | None = None) -> dict[str,
     return batch
 
 
-def length_groups(examples: list[Example], size: int) -> list[list[Example]]:
-    """Examples sorted by length and cut into groups of `size`: little padding per forward pass."""
+# What one more forward pass costs beyond its tokens, in padded tokens: measured on mini's text
+# batches (1 thread, 2026-12-04), a pass of 8 rows costs about 34 ms plus 0.43 ms per padded token.
+PASS_COST_TOKENS = 80
+
+
+def length_groups(examples: list[Example], size: int, pass_cost: int = PASS_COST_TOKENS) -> list[list[Example]]:
+    """Examples sorted by length and cut into passes of at most `size` that cost the fewest padded tokens.
+
+    A pass costs its rows times its longest example, plus `pass_cost`; one long example (a 3-shot
+    completion is ~190 tokens, a chat turn ~45) would otherwise pad a whole batch to its length.
+    """
     ordered = sorted(examples, key=lambda e: len(e.ids))
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+    lengths = [len(e.ids) for e in ordered]
+    best = [0] + [None] * len(ordered)  # best[j]: least cost of the first j examples
+    cut = [0] * (len(ordered) + 1)
+    for j in range(1, len(ordered) + 1):
+        for i in range(max(0, j - size), j):
+            cost = best[i] + pass_cost + (j - i) * lengths[j - 1]
+            if best[j] is None or cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], len(ordered)
+    while j:
+        groups.append(ordered[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]
 
 
 def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
