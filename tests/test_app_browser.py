@@ -58,6 +58,25 @@ def page(browser, url):
     page.close()
 
 
+def _record_reply_lengths(page) -> None:
+    """Record the first bot message's text length on every change before its stats show, in the page itself.
+
+    Polling it from Python takes a round trip per sample; on one busy core a short reply ends
+    before the second sample, and a streamed reply would read as one piece.
+    """
+    page.evaluate(
+        """() => {
+            window.replyLengths = [];
+            const root = document.querySelector('#chatbot');
+            new MutationObserver(() => {
+                const bot = root.querySelector('.message.bot');
+                // until the stats show: a reply sent whole and then its stats would read as two pieces
+                if (bot && !bot.innerText.includes('prompt tokens')) window.replyLengths.push(bot.innerText.length);
+            }).observe(root, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+
+
 def _set_number(page, elem_id: str, value: int) -> None:
     box = page.locator(f"#{elem_id} input[type=number]")
     box.fill(str(value))
@@ -69,17 +88,12 @@ def test_chat_with_an_image_streams_a_reply_with_stats(page):
     _set_number(page, "max-new-tokens", 60)
     page.get_by_text("Image: shapes and colours").click()
     page.locator("#chat-input img, #chat-input [data-testid='image']").first.wait_for(timeout=20_000)
+    _record_reply_lengths(page)
     page.locator("#chat-input textarea").press("Enter")
 
-    bot = page.locator("#chatbot .message.bot").first
-    bot.wait_for(timeout=60_000)
-    lengths: list[int] = []
-    deadline = time.time() + 90
-    while not page.get_by_text("prompt tokens").count():
-        lengths.append(len(bot.inner_text()))
-        assert time.time() < deadline, "the reply never finished"
-        time.sleep(0.03)
+    page.get_by_text("prompt tokens").first.wait_for(timeout=90_000)
     page.screenshot(path=str(SHOTS / "chat.png"), full_page=True)
+    lengths = page.evaluate("() => window.replyLengths")
     partial = sorted({n for n in lengths if n > 0})
     assert len(partial) >= 2, f"the reply arrived in one piece, not streamed: {lengths}"
     assert page.locator("#chatbot .message.user img").count() >= 1  # the image shows in the user's turn

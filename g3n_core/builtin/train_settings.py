@@ -21,7 +21,7 @@ class TrainSettings:
     text_batch: int = _knob(32, "text examples per step (chat and completion forms)")
     image_batch: int = _knob(12, "image examples per step")
     audio_batch: int = _knob(8, "speech examples per step (transcription and translation)")
-    micro_batch: int = _knob(16, "examples per forward pass (text is cut by length into passes of this size)")
+    micro_batch: int = _knob(16, "most examples per forward pass (text is sorted by length and cut into the passes that cost the fewest padded tokens)")
     lr: float = _knob(3e-3, "peak learning rate (AdamW; linear warm-up, cosine decay to a tenth of it)")
     warmup: int = _knob(100, "warm-up steps")
     weight_decay: float = _knob(0.01, "AdamW weight decay")
