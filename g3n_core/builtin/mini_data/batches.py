@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -51,12 +53,12 @@ def length_groups(examples: list[Example], size: int, pass_cost: int = PASS_COST
     """
     ordered = sorted(examples, key=lambda e: len(e.ids))
     lengths = [len(e.ids) for e in ordered]
-    best = [0] + [None] * len(ordered)  # best[j]: least cost of the first j examples
-    cut = [0] * (len(ordered) + 1)
+    best = [0.0] + [math.inf] * len(ordered)  # best[j]: least cost of the first j examples
+    cut = [0] * (len(ordered) + 1)  # cut[j]: where the last pass of that best starts
     for j in range(1, len(ordered) + 1):
         for i in range(max(0, j - size), j):
             cost = best[i] + pass_cost + (j - i) * lengths[j - 1]
-            if best[j] is None or cost < best[j]:
+            if cost < best[j]:
                 best[j], cut[j] = cost, i
     groups, j = [], len(ordered)
     while j:
