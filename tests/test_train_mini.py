@@ -209,6 +209,45 @@ def test_unknown_family_is_refused_with_the_list(tmp_path):
         trainer.build_data()
 
 
+def test_curriculum_phases_draw_only_their_families_and_no_media(tmp_path):
+    trainer = Trainer(_settings(steps=6, curriculum="2:plus=1; 1:minus=1,plus=0.5"), tmp_path)
+    trainer.build_data()
+    assert [trainer.phase(step) for step in range(6)] == [1, 1, 2, 0, 0, 0]
+    weights = dict(zip(trainer.text.families, trainer._family_weights(2)))
+    assert weights["minus"] == 1.0 and weights["plus"] == 0.5 and weights["larger"] == 0.0 and weights["colour"] == 0.0
+    import random
+
+    drawn = {trainer.text.sample(random.Random(n), trainer._family_weights(1)).family for n in range(200)}
+    assert drawn == {"plus"}
+    row = trainer.step(0)
+    assert row["phase"] == 1 and "loss_image" not in row and "loss_audio" not in row
+    assert set(k for k in row if k.startswith("fam_")) == {"fam_plus"}
+    row = trainer.step(3)  # past the phases: the ordinary mix, media included
+    assert row["phase"] == 0 and "loss_image" in row and "loss_audio" in row
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("plus=1", "STEPS:FAMILY=W"),
+        ("x:plus=1", "STEPS:FAMILY=W"),
+        ("0:plus=1", "at least one step"),
+        ("2:plus=0,minus=0", "no family a weight above 0"),
+        ("2:plus=-1", "finite number"),
+        ("3:plus=1;2:minus=1", "more steps than --steps"),
+    ],
+)
+def test_malformed_curriculum_is_refused(bad, message):
+    with pytest.raises(SystemExit, match=message):
+        _settings(curriculum=bad)
+
+
+def test_curriculum_naming_an_unknown_family_is_refused(tmp_path):
+    trainer = Trainer(_settings(curriculum="2:times=1", image_batch=0, audio_batch=0), tmp_path)
+    with pytest.raises(SystemExit, match="--curriculum names no family times"):
+        trainer.build_data()
+
+
 def _brute_force_cost(lengths: list[int], size: int, pass_cost: int) -> int:
     """Least padded-token cost over every contiguous cut of the sorted lengths (2^(n-1) cuts)."""
     from itertools import product

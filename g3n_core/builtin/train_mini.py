@@ -133,11 +133,13 @@ class Trainer:
         from .mini_data.examples import MediaExamples, TextExamples, build_media_pool
 
         self.text = TextExamples(self.processor)
-        overrides = self.s.family_weight_overrides()
-        unknown = sorted(set(overrides) - set(self.text.families))
-        if unknown:
-            raise SystemExit(f"--family-weights names no family {', '.join(unknown)}; the families are {', '.join(self.text.families)}")
+        overrides = self._known_families(self.s.family_weight_overrides(), "--family-weights")
         self.text.weights = [overrides.get(f, w) for f, w in zip(self.text.families, self.text.weights)]
+        # Each phase's last step (exclusive) and its weights: a family the phase does not name is not drawn in it.
+        self.phases, end = [], 0
+        for steps, named in self.s.curriculum_phases():
+            end += steps
+            self.phases.append((end, [self._known_families(named, "--curriculum").get(f, 0.0) for f in self.text.families]))
         if self.s.text_batch and not any(self.text.weights):
             raise SystemExit("--family-weights leaves every text family at weight 0: give at least one a weight above 0 (or train no text: --text-batch 0)")
         self.family_loss = {family: 1.0 for family in self.text.families}  # running answer-token loss, for --family-loss-floor
@@ -193,8 +195,21 @@ class Trainer:
         return {"steps": len(losses), "head_loss_first": round(sum(losses[:tail]) / tail, 3),
                 "head_loss_last": round(sum(losses[-tail:]) / tail, 3), "wall_s": round(time.perf_counter() - wall0, 1)}
 
-    def _family_weights(self) -> list[float] | None:
+    def _known_families(self, weights: dict[str, float], flag: str) -> dict[str, float]:
+        """`weights`, refused when it names a family the data does not have."""
+        unknown = sorted(set(weights) - set(self.text.families))
+        if unknown:
+            raise SystemExit(f"{flag} names no family {', '.join(unknown)}; the families are {', '.join(self.text.families)}")
+        return weights
+
+    def phase(self, step: int) -> int:
+        """The curriculum phase `step` is in, from 1; 0 once the phases are over (the ordinary mix)."""
+        return next((n for n, (end, _) in enumerate(self.phases, 1) if step < end), 0)
+
+    def _family_weights(self, phase: int = 0) -> list[float] | None:
         """The text families' sampling weights this step (None: TextExamples' fixed ones)."""
+        if phase:
+            return self.phases[phase - 1][1]
         floor = self.s.family_loss_floor
         if not floor:
             return None
@@ -219,10 +234,12 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
         totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        phase = self.phase(step)
+        weights = self._family_weights(phase)
         parts = {
-            "text": [self.text.sample(self.rnd, self._family_weights(), s.supervise_shots) for _ in range(s.text_batch)],
-            "image": [self.media.image(self.rnd) for _ in range(s.image_batch)],
-            "audio": [self.media.audio(self.rnd) for _ in range(s.audio_batch)],
+            "text": [self.text.sample(self.rnd, weights, s.supervise_shots) for _ in range(s.text_batch)],
+            "image": [self.media.image(self.rnd) for _ in range(0 if phase else s.image_batch)],
+            "audio": [self.media.audio(self.rnd) for _ in range(0 if phase else s.audio_batch)],
         }
         losses = {}
         for name, examples in parts.items():
@@ -255,7 +272,7 @@ class Trainer:
         for family, (summed, count) in totals.items():
             if family in self.family_loss and count:
                 self.family_loss[family] += 0.05 * (summed / count - self.family_loss[family])
-        row = {"step": step, "lr": lr, "loss": sum(losses.values()), "full": sub.widths == self.nested.full_widths and not sub.skip}
+        row = {"step": step, "phase": phase, "lr": lr, "loss": sum(losses.values()), "full": sub.widths == self.nested.full_widths and not sub.skip}
         row |= {f"grad_norm_{k}": v for k, v in norms.items()}
         row |= {f"spread_{k}": self.spreads.pop(k, float("nan")) for k in ("vision", "audio")}
         row |= {f"loss_{k}": v for k, v in losses.items()}

@@ -56,6 +56,12 @@ class TrainSettings:
         "text families' sampling weights as FAMILY=W,... (e.g. plus=3,minus=3,larger=3); families not named keep the even "
         "draw (1; alphabet and after_letter 0.5)",
     )
+    curriculum: str = _knob(
+        "",
+        "text-only phases before the mixed steps, as STEPS:FAMILY=W,...;STEPS:...; each phase draws only the families it "
+        "names, by their weights, and trains no pictures or speech; the --steps left after them are the ordinary mix "
+        "(e.g. 2500:plus=1;2500:minus=1,plus=0.2: addition leaves its plateau only with ~16 000 examples of its own, docs/mini.md)",
+    )
     p_full: float = _knob(0.5, "probability that a step trains the whole model rather than a nested sub-model")
     p_skip: float = _knob(0.5, "probability that a sub-model step also skips one of the ladder's layer sets")
     images_per_kind: int = _knob(1200, "pictures drawn per image family (colour, shape, count, word)")
@@ -68,21 +74,47 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.seed not in TRAINING_SEEDS:
             raise SystemExit(f"--seed must be in {TRAINING_SEEDS.start}..{TRAINING_SEEDS.stop - 1}; the evaluation suites own the others")
-        self.family_weight_overrides()  # refuse a malformed list before anything is built
+        self.family_weight_overrides()  # refuse malformed lists before anything is built
+        if self.curriculum_phases() and not self.text_batch:
+            raise SystemExit("--curriculum's phases draw text: give --text-batch above 0")
+        if sum(steps for steps, _ in self.curriculum_phases()) > self.steps:
+            raise SystemExit("--curriculum's phases take more steps than --steps: --steps counts the phases and the mixed steps after them")
         if self.audio_warmup_steps and not self.audio_probe_weight:
             raise SystemExit("--audio-warmup-steps trains the audio encoder through its head: give --audio-probe-weight too (1 was measured)")
 
     def family_weight_overrides(self) -> dict[str, float]:
         """--family-weights as {family: weight} (family names are checked against the data by the trainer)."""
-        overrides = {}
-        for part in filter(None, (p.strip() for p in self.family_weights.split(","))):
-            name, _, value = part.partition("=")
-            name = name.strip()
+        return _family_weights(self.family_weights, "--family-weights")
+
+    def curriculum_phases(self) -> list[tuple[int, dict[str, float]]]:
+        """--curriculum as [(steps, {family: weight}), ...] in order (family names are checked by the trainer)."""
+        phases = []
+        for part in filter(None, (p.strip() for p in self.curriculum.split(";"))):
+            steps, _, weights = part.partition(":")
             try:
-                weight = float(value)
+                count = int(steps)
             except ValueError:
-                raise SystemExit(f"--family-weights wants FAMILY=W,... (e.g. plus=3,larger=3); got {part!r}") from None
-            if not math.isfinite(weight) or weight < 0:
-                raise SystemExit(f"--family-weights: {name}'s weight must be a finite number >= 0")
-            overrides[name] = weight
-        return overrides
+                raise SystemExit(f"--curriculum wants STEPS:FAMILY=W,...;... (e.g. 2500:plus=1;2500:minus=1); got {part!r}") from None
+            if count <= 0:
+                raise SystemExit(f"--curriculum: a phase needs at least one step; got {part!r}")
+            named = _family_weights(weights, "--curriculum")
+            if not any(named.values()):
+                raise SystemExit(f"--curriculum: phase {part!r} gives no family a weight above 0")
+            phases.append((count, named))
+        return phases
+
+
+def _family_weights(text: str, flag: str) -> dict[str, float]:
+    """FAMILY=W,... as {family: weight}, refusing what is not a finite weight >= 0."""
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        try:
+            weight = float(value)
+        except ValueError:
+            raise SystemExit(f"{flag} wants FAMILY=W,... (e.g. plus=3,larger=3); got {part!r}") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise SystemExit(f"{flag}: {name}'s weight must be a finite number >= 0")
+        weights[name] = weight
+    return weights
