@@ -292,3 +292,20 @@ def test_one_long_example_gets_its_own_pass(trainer):
     long = trainer.text.completion("What is 3 plus 4?", "7", "plus", shots)
     groups = length_groups([*chats, long], 16)
     assert [len(g) for g in groups] == [7, 1] and groups[1] == [long]
+
+
+def test_install_stamps_the_current_version_and_refuses_a_missing_checkpoint(tmp_path):
+    import json
+
+    from g3n_core.builtin.mini import MINI_VERSION, install_mini
+    from g3n_core.errors import ModelSourceError
+
+    run = tmp_path / "run"
+    with pytest.raises(ModelSourceError, match="holds no checkpoint"):
+        install_mini(run, tmp_path / "installed")
+    (run / "checkpoint").mkdir(parents=True)
+    (run / "checkpoint" / "model.safetensors").write_bytes(b"\0" * 8)
+    (run / "checkpoint" / "g3n_builtin.json").write_text(json.dumps({"name": "mini", "version": MINI_VERSION - 1, "random_weights": False}))
+    target = install_mini(run, tmp_path / "installed")
+    assert json.loads((target / "g3n_builtin.json").read_text()) == {"name": "mini", "version": MINI_VERSION, "random_weights": False}
+    assert (target / "model.safetensors").read_bytes() == b"\0" * 8

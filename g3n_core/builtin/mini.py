@@ -19,7 +19,7 @@ from .configs import AUDIO_TOKENS, MINI_LAYOUT, TINY_IMAGE_SIZE, TINY_IMAGE_TOKE
 from .processor import MINI_VOCABULARY, build_processor
 
 MINI_DIR = Path(__file__).parent / "mini"
-MINI_VERSION = 1  # bump with every newly trained set of weights
+MINI_VERSION = 2  # bump with every newly trained set of weights (install_mini stamps it)
 MINI_DTYPE = torch.bfloat16  # the committed weights' dtype, as the released checkpoints
 MAX_WEIGHT_BYTES = 20 * 2**20  # the repository's limit for committed weights
 CHECKPOINT_FILES = (
@@ -50,7 +50,7 @@ def mini_checkpoint() -> Path:
 
 
 def install_mini(run_dir: str | Path, target: Path = MINI_DIR) -> Path:
-    """Copy a training run's checkpoint (run_dir/checkpoint) into `target`, refusing one over the size limit."""
+    """Copy a training run's checkpoint (run_dir/checkpoint) into `target` as version MINI_VERSION, refusing one over the size limit."""
     source = Path(run_dir) / "checkpoint"
     if not (source / "model.safetensors").is_file():
         raise ModelSourceError(f"{source} holds no checkpoint; run python -m g3n_core.builtin.train_mini --out {run_dir} first")
@@ -60,6 +60,9 @@ def install_mini(run_dir: str | Path, target: Path = MINI_DIR) -> Path:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target)
+    # The run stamped the version current when it trained; the installed weights are this version.
+    marker = json.loads((target / "g3n_builtin.json").read_text())
+    (target / "g3n_builtin.json").write_text(json.dumps({**marker, "version": MINI_VERSION}, indent=1) + "\n")
     return target
 
 

@@ -20,6 +20,7 @@ import json
 import math
 import random
 import resource
+import shlex
 import sys
 import time
 from collections import defaultdict
@@ -363,7 +364,7 @@ def train(settings: TrainSettings, out: Path) -> Path:
         "final_loss": rows[-1]["loss"] if rows else None,
         "cpu": cpu_model(),
         "torch": torch.__version__,
-        "command": "python -m g3n_core.builtin.train_mini " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "-m", "g3n_core.builtin.train_mini", *sys.argv[1:]]),  # quoted: --curriculum holds ";"
     }
     record["dedicated_2_core_minutes"] = round(record["cpu_s"] / 2 / 60, 1)
     checkpoint = trainer.save(record)
