@@ -14,7 +14,8 @@ from g3n_core.builtin.train_mini import Trainer, TrainSettings, parameter_parts
 
 
 def _settings(**overrides) -> TrainSettings:
-    small = {"steps": 4, "text_batch": 2, "image_batch": 2, "audio_batch": 2, "micro_batch": 2, "images_per_kind": 2, "asr_clips": 2, "clips_per_word": 1}
+    small = {"steps": 4, "text_batch": 2, "image_batch": 2, "audio_batch": 2, "micro_batch": 2, "images_per_kind": 2, "asr_clips": 2, "clips_per_word": 1,
+             "curriculum": "", "family_weights": "", "audio_probe_weight": 0.0, "audio_warmup_steps": 0}  # v2's recipe off: each test turns on what it checks
     return TrainSettings(**(small | overrides))
 
 
@@ -309,3 +310,13 @@ def test_install_stamps_the_current_version_and_refuses_a_missing_checkpoint(tmp
     target = install_mini(run, tmp_path / "installed")
     assert json.loads((target / "g3n_builtin.json").read_text()) == {"name": "mini", "version": MINI_VERSION, "random_weights": False}
     assert (target / "model.safetensors").read_bytes() == b"\0" * 8
+
+
+def test_the_default_run_is_the_committed_minis_recipe():
+    from dataclasses import asdict
+
+    from g3n_core.builtin.mini import mini_record
+
+    recorded = mini_record()["training"]["settings"]
+    defaults = {k: v for k, v in asdict(TrainSettings()).items() if k != "save_every"}  # snapshots do not change the weights
+    assert {k: recorded.get(k) for k in defaults} == defaults  # `train_mini --out DIR` retrains what is committed
