@@ -107,7 +107,7 @@ def write_examples(folder: Path = EXAMPLES_DIR) -> dict[str, Path]:
 
 
 def write_mini_examples(shape: Path, number: Path) -> None:
-    """What the built-in mini answers: a blue star drawn and '4 2' spoken by its own renderers (lossless WAV)."""
+    """mini's picture and speech examples: a blue star drawn and '4 2' spoken by its own renderers (lossless WAV)."""
     from g3n_core.builtin.mini_data.render import ImageParams, SpeechParams, draw, speak
 
     draw(ImageParams("shape", "star", "blue", "star", 70, (128, 128), 0)).save(shape, optimize=True)
@@ -127,7 +127,7 @@ def chat_examples(folder: Path = EXAMPLES_DIR) -> list[dict]:
     files = example_files(folder)
     return [
         {"text": "What is 7 plus 5?", "display_text": "🔢 Text: what is 7 plus 5?"},  # the first three: what mini answers
-        {"text": "What shape is this?", "files": [str(files["shape"])], "display_text": "🖼️ Image: what shape is this?"},
+        {"text": "What colour is the shape?", "files": [str(files["shape"])], "display_text": "🖼️ Image: what colour is the shape?"},
         {"text": "Transcribe this.", "files": [str(files["number"])], "display_text": "🎙️ Audio: a spoken number"},
         {"text": "Explain in two sentences what makes Gemma 3n efficient on phones.", "display_text": "💬 Text: what makes Gemma 3n efficient?"},
         {"text": "What shapes and colours do you see?", "files": [str(files["image"])], "display_text": "🖼️ Image: shapes and colours"},
