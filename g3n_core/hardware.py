@@ -37,7 +37,11 @@ AVX512_CORE_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512dq")
 SIMULATE_AVX2_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 # On CPUs with AMX, oneDNN's packed bfloat16 kernel uses it for some shapes (one-token products with 8192
 # inputs, 33+ tokens) and sums in another order than plain transformers' product; capped below AMX the
-# packed kernel is bit-identical for every shape (measured on e2b-shape's, 1..128 tokens).
+# packed kernel is bit-identical for every shape (measured on e2b-shape's, 1..128 tokens, on a Sapphire
+# Rapids Xeon). Without native bfloat16 instructions (AVX-512 without AVX512_BF16: Ice Lake class) the
+# packed kernel rounds 2 outputs in a million differently, by at most half a bfloat16 step of the row's
+# largest output, mostly at odd token counts, under any cap (e2b-shape's, 1..128 tokens, measured
+# 2026-12-06; tests/test_hardware.py checks both promises).
 IDENTICAL_PREPACK_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
 _IDENTICAL_PREPACK_SETTING = " ".join(f"{k}={v}" for k, v in IDENTICAL_PREPACK_ENV.items())
 CXX_NAMES = ("g++", "c++", "clang++")
@@ -68,6 +72,11 @@ class CpuInfo:
         return self.onednn_bf16_reported and (avx512 or ne_convert)
 
     @property
+    def onednn_native_bf16(self) -> bool:
+        """oneDNN's bfloat16 kernels have the CPU's bfloat16 dot products (AVX512_BF16) and may use them."""
+        return self.onednn_bf16 and "avx512_bf16" in self.flags and self._onednn_allows("AVX512_CORE_BF16")
+
+    @property
     def onednn_amx(self) -> bool:
         """oneDNN may use AMX tiles for bfloat16 (the CPU has them and no ceiling below AMX is set)."""
         return "amx_bf16" in self.flags and self._onednn_allows("AVX512_CORE_AMX")
@@ -91,7 +100,8 @@ class CpuInfo:
 
     def describe(self) -> str:
         """One line: the model, the ISA in use, oneDNN's bfloat16."""
-        bf16 = ("oneDNN bfloat16 kernels (AMX)" if self.onednn_amx else "oneDNN bfloat16 kernels") if self.onednn_bf16 else "no oneDNN bfloat16 kernels"
+        kind = "AMX" if self.onednn_amx else "AVX512_BF16" if self.onednn_native_bf16 else "no bfloat16 instructions"
+        bf16 = f"oneDNN bfloat16 kernels ({kind})" if self.onednn_bf16 else "no oneDNN bfloat16 kernels"
         return f"{self.model}: {self.simd} kernels, {bf16}{self.limits}"
 
 
@@ -149,7 +159,10 @@ def _cpu_features(cpu: CpuInfo, dtype: str) -> list[Support]:
         "oneDNN bfloat16 kernels with AMX: faster decode, but AMX sums some products in another order than plain "
         f"transformers, so greedy tokens can differ; start the process with {_IDENTICAL_PREPACK_SETTING} for bit-identical results"
         if cpu.onednn_bf16 and cpu.onednn_amx else
-        "oneDNN bfloat16 kernels: bit-identical, faster decode" if cpu.onednn_bf16 else
+        "oneDNN bfloat16 kernels: bit-identical, faster decode" if cpu.onednn_native_bf16 else
+        "oneDNN bfloat16 kernels without the CPU's bfloat16 instructions (no AVX512_BF16): faster decode, but the packed "
+        "kernel rounds a few outputs in a million differently from plain transformers' product, so greedy tokens can "
+        "differ; no ONEDNN_MAX_CPU_ISA setting makes them equal on this CPU" if cpu.onednn_bf16 else
         f"needs oneDNN's bfloat16 kernels, i.e. AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT; this CPU has {cpu.flag_isa}{cpu.limits}"
     ))  # fmt: skip
     int8_kernel = f"ATen's {cpu.simd} kernel" if cpu.simd in ("AVX-512", "AVX2") else "ATen's scalar kernel (slow: no AVX2)"
@@ -160,7 +173,8 @@ def _cpu_features(cpu: CpuInfo, dtype: str) -> list[Support]:
         "torch.compile on the CPU needs a C++ compiler (g++ or clang++; set CXX); none found"
     ))  # fmt: skip
     matmul = Support("dtype=bfloat16", True, (
-        "oneDNN's native bfloat16 kernels" if cpu.onednn_bf16 else
+        "oneDNN's bfloat16 kernels, with the CPU's bfloat16 dot products" if cpu.onednn_native_bf16 else
+        "oneDNN's bfloat16 kernels (bfloat16 converted to float32 arithmetic: no AVX512_BF16)" if cpu.onednn_bf16 else
         f"ATen's {cpu.simd} kernels (bfloat16 converted to float32 arithmetic; no oneDNN bfloat16 on {cpu.simd})"
     ))  # fmt: skip
     fused = Support("fuse_linears=true", True, "one stacked product per q|k|v and gate|up (bit-identical on ATen's and oneDNN's kernels)")

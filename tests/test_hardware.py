@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from cpu_kinds import AVX512_FLAGS, XEON, ZEN3
+from cpu_kinds import AVX512_FLAGS, ICELAKE, XEON, ZEN3
 
 from g3n_core import Variant, VariantError, hardware
 from g3n_core.cli import main
@@ -137,23 +138,42 @@ def test_amx_is_named_and_prepack_says_how_to_stay_bit_identical():
     assert why[no_amx] == why[capped] and "bit-identical" in why[no_amx] and "differ" not in why[no_amx]
 
 
-_PACKED_EQUALS_PLAIN = """
-import torch
+def test_without_native_bfloat16_prepack_runs_but_promises_no_identity():
+    icelake_capped = dataclasses.replace(ICELAKE, onednn_max_isa=hardware.IDENTICAL_PREPACK_ENV["ONEDNN_MAX_CPU_ISA"])
+    for cpu in (ICELAKE, icelake_capped):
+        assert cpu.onednn_bf16 and not cpu.onednn_native_bf16 and not cpu.onednn_amx
+        packed = next(r for r in hardware.feature_support(cpu=cpu) if r.feature == "prepack=true")
+        assert packed.available and "differ" in packed.why and "bit-identical" not in packed.why
+
+
+_PACKED_AGAINST_PLAIN = """
+import json, torch
 from g3n_core.speed.prepack import pack_weight, packed_linear
 torch.manual_seed(0)
+differing, worst = 0, 0.0
 for out_f, in_f in ((2048, 8192), (8192, 2048)):
     w = (torch.randn(out_f, in_f) * 0.02).bfloat16()
     p = pack_weight(w)
-    for m in (1, 2, 16, 33, 64):
+    for m in (1, 2, 3, 16, 33, 64, 127):
         x = torch.randn(1, m, in_f).bfloat16()
-        assert torch.equal(torch.nn.functional.linear(x, w), packed_linear(x, p)), (out_f, in_f, m)
-print("identical")
+        plain, packed = torch.nn.functional.linear(x, w).float(), packed_linear(x, p).float()
+        step = torch.exp2(torch.floor(torch.log2(plain.abs().amax(-1, keepdim=True))) - 7)  # a bf16 step of the row's largest
+        differing += int((plain != packed).sum())
+        worst = max(worst, ((plain - packed).abs() / step).max().item())
+print(json.dumps({"differing": differing, "worst_steps": worst}))
 """
 
 
 @pytest.mark.skipif(not REAL.onednn_bf16, reason="prepack needs oneDNN's bfloat16 kernels (AVX-512); this CPU has none")
-def test_below_amx_the_packed_kernel_is_bit_identical_on_e2b_shapes():
-    """What prepack's advice promises: with oneDNN capped below AMX, e2b-shape's products equal plain ones bit for bit."""
+def test_prepacks_advice_holds_on_e2b_shapes():
+    """Started as prepack's advice says, e2b-shape's packed products equal plain ones bit for bit where it promises so, else nearly."""
     env = {**os.environ, **hardware.IDENTICAL_PREPACK_ENV}
-    done = subprocess.run([sys.executable, "-c", _PACKED_EQUALS_PLAIN], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "identical" in done.stdout, done.stderr[-2000:]
+    advised = dataclasses.replace(REAL, onednn_max_isa=env["ONEDNN_MAX_CPU_ISA"])
+    why = next(r.why for r in hardware.feature_support(cpu=advised) if r.feature == "prepack=true")
+    done = subprocess.run([sys.executable, "-c", _PACKED_AGAINST_PLAIN], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = json.loads(done.stdout.splitlines()[-1])
+    if "bit-identical" in why:
+        assert measured["differing"] == 0, (REAL.model, measured)
+    else:
+        assert "differ" in why and measured["worst_steps"] <= 1.0, (REAL.model, measured)

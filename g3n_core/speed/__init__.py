@@ -4,7 +4,7 @@
 - ple_mmap.py             ple="mmap": per-layer embeddings memory-mapped from the checkpoint file
 - generation_settings.py  kv_cache="static", compile=True: keyword arguments for model.generate
 - quantize.py             quant="int8": weight-only int8 linear layers
-- prepack.py              prepack=True: bfloat16 linear weights pre-packed for oneDNN (CPU; bit-identical, faster)
+- prepack.py              prepack=True: bfloat16 linear weights pre-packed for oneDNN (CPU; faster; bit-identical with AVX512_BF16)
 - fused_linears.py        fuse_linears=True: q|k|v and gate|up as one stacked product each (bit-identical)
 - hugepages.py            hugepages=True: weights copied into transparent huge pages (bit-identical, fewer TLB misses)
 - linear_swap.py          putting another implementation in place of the decoder's linear layers
