@@ -320,3 +320,17 @@ def test_the_default_run_is_the_committed_minis_recipe():
     recorded = mini_record()["training"]["settings"]
     defaults = {k: v for k, v in asdict(TrainSettings()).items() if k != "save_every"}  # snapshots do not change the weights
     assert {k: recorded.get(k) for k in defaults} == defaults  # `train_mini --out DIR` retrains what is committed
+
+
+@pytest.mark.parametrize("max_minutes, steps_done", [(0.0, 2), (1e-9, 1)])
+def test_a_run_cut_short_by_max_minutes_says_so(tmp_path, capsys, max_minutes, steps_done):
+    import json
+
+    from g3n_core.builtin.train_mini import train
+
+    train(_settings(steps=2, max_minutes=max_minutes, text_batch=2, image_batch=0, audio_batch=0), tmp_path)
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["steps_done"] == steps_done
+    assert record["stopped_by_max_minutes"] is (steps_done < 2)
+    warned = "stopped the run after 1 of 2 steps" in capsys.readouterr().err
+    assert warned is (steps_done < 2)

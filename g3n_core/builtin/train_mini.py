@@ -367,11 +367,24 @@ def train(settings: TrainSettings, out: Path) -> Path:
         "command": shlex.join(["python", "-m", "g3n_core.builtin.train_mini", *sys.argv[1:]]),  # quoted: --curriculum holds ";"
     }
     record["dedicated_2_core_minutes"] = round(record["cpu_s"] / 2 / 60, 1)
+    record["stopped_by_max_minutes"] = len(rows) < settings.steps
     checkpoint = trainer.save(record)
     (out / "run.json").write_text(json.dumps(record, indent=1) + "\n")
     if rows:
         _plot(rows, out / "loss.html")
+    if record["stopped_by_max_minutes"]:
+        print(_cut_short_warning(len(rows), settings), file=sys.stderr)
     return checkpoint
+
+
+def _cut_short_warning(steps_done: int, settings: TrainSettings) -> str:
+    """What a run stopped by --max-minutes tells its user: fewer steps than the recipe, so a weaker model."""
+    return (
+        f"warning: --max-minutes {settings.max_minutes:g} stopped the run after {steps_done} of {settings.steps} steps. "
+        "This machine trains slower than the one the recipe was measured on, so the model had fewer (mixed) steps "
+        "and will not reach the committed mini's accuracy; measure it before installing it, or give --max-minutes 0 "
+        "to run every step."
+    )
 
 
 _ALL_FAMILIES = (
