@@ -5,6 +5,7 @@ One real optimizer step on a handful of examples; the full run is a script (docs
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -296,8 +297,6 @@ def test_one_long_example_gets_its_own_pass(trainer):
 
 
 def test_install_stamps_the_current_version_and_refuses_a_missing_checkpoint(tmp_path):
-    import json
-
     from g3n_core.builtin.mini import MINI_VERSION, install_mini
     from g3n_core.errors import ModelSourceError
 
@@ -324,8 +323,6 @@ def test_the_default_run_is_the_committed_minis_recipe():
 
 @pytest.mark.parametrize("max_minutes, steps_done", [(0.0, 2), (1e-9, 1)])
 def test_a_run_cut_short_by_max_minutes_says_so(tmp_path, capsys, max_minutes, steps_done):
-    import json
-
     from g3n_core.builtin.train_mini import train
 
     train(_settings(steps=2, max_minutes=max_minutes, text_batch=2, image_batch=0, audio_batch=0), tmp_path)

@@ -5,8 +5,9 @@ layout; for one-token decode products it reaches ~16 GB/s here. Re-laying the we
 oneDNN's blocked format (`torch.ops.mkldnn._reorder_linear_weight`) and calling the packed kernel
 (`_linear_pointwise`) reads it at ~19 GB/s with bit-identical results on a CPU with AVX512_BF16 and
 AMX off (same kernel and summation order; measured equal for 1..128 tokens). With AMX, or without
-AVX512_BF16, a few outputs round differently: `g3n_core.hardware` says which holds on this CPU. In float32 PyTorch uses MKL instead, the packed oneDNN
-kernel is neither faster nor identical, so the option is bfloat16-only.
+AVX512_BF16, a few outputs round differently: `g3n_core.hardware` says which holds on this CPU.
+In float32 PyTorch uses MKL instead, the packed oneDNN kernel is neither faster nor identical, so
+the option is bfloat16-only.
 
 The packed tensor is opaque (no storage, no data pointer), so it is held as a plain attribute, not a
 buffer: code that walks buffers keeps working, and `packed_bytes()` reports its size.
